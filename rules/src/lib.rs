@@ -1,0 +1,1 @@
+//! The sentrace rule language.
