@@ -1,1 +1,4 @@
 //! The sentrace tracer engine.
+
+pub mod link;
+pub mod sink;

@@ -1,0 +1,1 @@
+//! The tracer side of the probe link.

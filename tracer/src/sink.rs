@@ -1,0 +1,23 @@
+//! Where the engine sends events, and how it asks whether to refuse a syscall.
+
+use protocol::Event;
+
+/// Receives the events of a traced workload.
+///
+/// The engine calls [`EventSink::emit`] on its own thread between two ptrace
+/// stops, so an implementation must return quickly and never block on I/O
+/// that a peer controls: the workload waits while it runs.
+pub trait EventSink: Send {
+    /// Takes one event.
+    fn emit(&mut self, event: Event);
+
+    /// Flushes buffered events; called when the last tracee has exited.
+    fn flush(&mut self) {}
+}
+
+/// Decides at syscall entry whether a syscall is refused with `EPERM`.
+pub trait SyscallGate: Send {
+    /// Returns the id of the rule that denies this event, if any. The event's
+    /// `retval` fields are 0 because the syscall has not run yet.
+    fn deny(&self, event: &Event) -> Option<String>;
+}
