@@ -1,0 +1,418 @@
+//! The sender thread: connects, says hello, streams event batches, applies
+//! acknowledgements and actions, and reconnects with backoff.
+
+use std::io::Write;
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use protocol::{
+    encode_frame, read_frame, DenyRule, FrameError, ProbeMessage, Sequenced, TracerMessage,
+};
+
+use super::buffer::Shared;
+use super::{actions, gate, procscan, LinkOptions, Welcomed};
+use crate::sink::EventSink;
+
+/// Maximum events per `events` frame.
+const MAX_BATCH: usize = 512;
+/// First reconnect delay; it doubles up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest reconnect delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Time allowed for the TCP handshake and for each write.
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `flush` waits when the probe was never reached.
+const UNREACHED_DRAIN: Duration = Duration::from_secs(1);
+
+/// The outcome of the first hello, reported to [`start`].
+enum Greeting {
+    Accepted {
+        syscalls: Vec<String>,
+        deny_rules: Vec<DenyRule>,
+    },
+    Rejected(String),
+}
+
+/// The [`EventSink`] half of the link.
+pub(crate) struct LinkSink {
+    shared: Arc<Shared>,
+    drain_timeout: Duration,
+    ever_connected: Arc<AtomicBool>,
+    flushed: bool,
+}
+
+impl EventSink for LinkSink {
+    fn emit(&mut self, event: protocol::Event) {
+        self.shared.push(event);
+    }
+
+    fn flush(&mut self) {
+        if self.flushed {
+            return;
+        }
+        self.flushed = true;
+        let timeout = if self.ever_connected.load(Ordering::Relaxed) {
+            self.drain_timeout
+        } else {
+            UNREACHED_DRAIN
+        };
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.lock();
+        state.closing = true;
+        self.shared.changed.notify_all();
+        while !state.stopped {
+            let now = Instant::now();
+            if now >= deadline {
+                tracing::warn!(
+                    unacknowledged = state.pending.len(),
+                    "probe did not acknowledge every event before exit"
+                );
+                break;
+            }
+            state = match self.shared.changed.wait_timeout(state, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+}
+
+impl Drop for LinkSink {
+    fn drop(&mut self) {
+        self.flush();
+        self.shared.lock().stopped = true;
+        self.shared.changed.notify_all();
+    }
+}
+
+/// Starts the sender thread (and the `/proc` scanner) and waits for the
+/// welcome as `options` say.
+pub(crate) fn start(options: LinkOptions) -> anyhow::Result<(LinkSink, Welcomed)> {
+    let shared = Arc::new(Shared::new(options.buffer_events));
+    let ever_connected = Arc::new(AtomicBool::new(false));
+    let (greeting_tx, greeting_rx) = mpsc::channel();
+    let sink = LinkSink {
+        shared: Arc::clone(&shared),
+        drain_timeout: options.probe_timeout,
+        ever_connected: Arc::clone(&ever_connected),
+        flushed: false,
+    };
+
+    let thread_options = options.clone();
+    let thread_shared = Arc::clone(&shared);
+    thread::Builder::new()
+        .name("sentrace-link".into())
+        .spawn(move || run(thread_options, thread_shared, ever_connected, greeting_tx))
+        .context("failed to start the probe link thread")?;
+    if let Some(interval) = options.proc_scan_interval {
+        procscan::spawn(Arc::clone(&shared), interval)?;
+    }
+
+    let unwelcomed = Welcomed {
+        syscalls: None,
+        deny_gate: None,
+    };
+    if options.start_immediately {
+        return Ok((sink, unwelcomed));
+    }
+    match greeting_rx.recv_timeout(options.probe_timeout) {
+        Ok(Greeting::Accepted {
+            syscalls,
+            deny_rules,
+        }) => {
+            let deny_gate = gate::build(&deny_rules);
+            Ok((
+                sink,
+                Welcomed {
+                    syscalls: Some(syscalls),
+                    deny_gate,
+                },
+            ))
+        }
+        Ok(Greeting::Rejected(reason)) => {
+            bail!("probe at {} rejected the session: {reason}", options.addr)
+        }
+        Err(_) if options.exit_if_unavailable => bail!(
+            "probe at {} not reachable within {} s; not starting the workload \
+             (use --on-probe-unavailable start to start without it)",
+            options.addr,
+            options.probe_timeout.as_secs_f64()
+        ),
+        Err(_) => {
+            tracing::warn!(
+                probe.addr = %options.addr,
+                "probe not reachable; starting the workload and retrying in the background"
+            );
+            Ok((sink, unwelcomed))
+        }
+    }
+}
+
+/// The sender thread's loop: one connection after another until stopped.
+fn run(
+    options: LinkOptions,
+    shared: Arc<Shared>,
+    ever_connected: Arc<AtomicBool>,
+    greeting_tx: mpsc::Sender<Greeting>,
+) {
+    let mut greeting_tx = Some(greeting_tx);
+    let mut backoff = MIN_BACKOFF;
+    let mut failures: u64 = 0;
+    loop {
+        let started = Instant::now();
+        match run_connection(&options, &shared, &ever_connected, &mut greeting_tx) {
+            Ok(()) => break,
+            Err(error) => {
+                failures += 1;
+                // One line per failure streak step keeps a dead probe from
+                // filling the log: the 1st, 2nd, 4th, 8th, ... failure.
+                if failures.is_power_of_two() {
+                    tracing::warn!(probe.addr = %options.addr, failures, "probe link failed: {error:#}");
+                }
+            }
+        }
+        if started.elapsed() > MAX_BACKOFF {
+            backoff = MIN_BACKOFF;
+        }
+        if wait_stopped(&shared, backoff) {
+            break;
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+    let mut state = shared.lock();
+    state.stopped = true;
+    state.connected = false;
+    shared.changed.notify_all();
+}
+
+/// Sleeps up to `delay`; returns true when the sink was dropped meanwhile.
+fn wait_stopped(shared: &Shared, delay: Duration) -> bool {
+    let state = shared.lock();
+    let result = shared
+        .changed
+        .wait_timeout_while(state, delay, |state| !state.stopped);
+    match result {
+        Ok((state, _)) => state.stopped,
+        Err(poisoned) => poisoned.into_inner().0.stopped,
+    }
+}
+
+/// Runs one connection. `Ok` means the session ended with a goodbye.
+fn run_connection(
+    options: &LinkOptions,
+    shared: &Arc<Shared>,
+    ever_connected: &AtomicBool,
+    greeting_tx: &mut Option<mpsc::Sender<Greeting>>,
+) -> anyhow::Result<()> {
+    let mut stream = open_stream(&options.addr)?;
+    write_message(&mut stream, &TracerMessage::Hello(options.hello.clone()))?;
+    stream.set_read_timeout(Some(options.probe_timeout.max(IO_TIMEOUT)))?;
+    let welcome: ProbeMessage = read_frame(&mut stream).context("no welcome from the probe")?;
+    let ProbeMessage::Welcome {
+        accepted,
+        reason,
+        syscalls,
+        deny_rules,
+        last_seq,
+        ..
+    } = welcome
+    else {
+        bail!("probe sent {welcome:?} instead of a welcome");
+    };
+    if !accepted {
+        let reason = reason.unwrap_or_else(|| "no reason given".to_string());
+        if let Some(sender) = greeting_tx.take() {
+            let _ = sender.send(Greeting::Rejected(reason.clone()));
+        }
+        bail!("probe rejected the session: {reason}");
+    }
+    stream.set_read_timeout(None)?;
+    ever_connected.store(true, Ordering::Relaxed);
+    resume_after(shared, last_seq);
+    tracing::info!(probe.addr = %options.addr, last_seq, "connected to the probe");
+    if let Some(sender) = greeting_tx.take() {
+        let _ = sender.send(Greeting::Accepted {
+            syscalls,
+            deny_rules,
+        });
+    }
+
+    let processes = procscan::snapshot_for_probe(&shared.lock().traced_pids);
+    write_message(&mut stream, &TracerMessage::Snapshot { processes })?;
+
+    let broken = Arc::new(AtomicBool::new(false));
+    let reader = spawn_reader(stream.try_clone()?, Arc::clone(shared), Arc::clone(&broken))?;
+    let result = write_loop(&mut stream, shared, &broken);
+    let _ = stream.shutdown(Shutdown::Both);
+    let _ = reader.join();
+    shared.lock().connected = false;
+    result
+}
+
+/// Resolves and connects with a timeout, trying each resolved address.
+fn open_stream(addr: &str) -> anyhow::Result<TcpStream> {
+    let mut last_error = anyhow!("{addr} resolved to no address");
+    for socket_addr in addr
+        .to_socket_addrs()
+        .with_context(|| format!("invalid probe address {addr}"))?
+    {
+        match TcpStream::connect_timeout(&socket_addr, IO_TIMEOUT) {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                stream.set_write_timeout(Some(IO_TIMEOUT))?;
+                return Ok(stream);
+            }
+            Err(error) => last_error = anyhow!("failed to connect to {socket_addr}: {error}"),
+        }
+    }
+    Err(last_error)
+}
+
+/// Drops what the probe already has and rewinds the send cursor to it.
+fn resume_after(shared: &Shared, last_seq: u64) {
+    let mut state = shared.lock();
+    let highest_assigned = state.next_seq - 1;
+    state.acknowledge(last_seq.min(highest_assigned));
+    state.sent = last_seq.min(highest_assigned);
+    state.connected = true;
+    state.report_lost("buffer full");
+    shared.changed.notify_all();
+}
+
+/// Work for the writer, taken under the lock.
+enum Next {
+    Write(Vec<TracerMessage>, Vec<Sequenced>),
+    Goodbye,
+    Broken,
+    Stopped,
+}
+
+/// Writes batches until the connection breaks or the session ends.
+fn write_loop(stream: &mut TcpStream, shared: &Shared, broken: &AtomicBool) -> anyhow::Result<()> {
+    loop {
+        match next_work(shared, broken) {
+            Next::Write(messages, events) => {
+                for message in &messages {
+                    write_message(stream, message)?;
+                }
+                if let Some(last) = events.last().map(|item| item.seq) {
+                    write_events(stream, events)?;
+                    let mut state = shared.lock();
+                    state.sent = state.sent.max(last);
+                }
+            }
+            Next::Goodbye => {
+                let goodbye = TracerMessage::Goodbye {
+                    reason: "workload exited".to_string(),
+                };
+                write_message(stream, &goodbye)?;
+                return Ok(());
+            }
+            Next::Broken => bail!("connection to the probe closed"),
+            Next::Stopped => return Ok(()),
+        }
+    }
+}
+
+fn next_work(shared: &Shared, broken: &AtomicBool) -> Next {
+    let mut state = shared.lock();
+    loop {
+        if broken.load(Ordering::Relaxed) {
+            return Next::Broken;
+        }
+        if state.stopped {
+            return Next::Stopped;
+        }
+        state.report_lost("buffer full");
+        let messages: Vec<TracerMessage> = state.outbox.drain(..).collect();
+        let events = state.next_batch(MAX_BATCH);
+        if !messages.is_empty() || !events.is_empty() {
+            return Next::Write(messages, events);
+        }
+        if state.closing && state.pending.is_empty() {
+            return Next::Goodbye;
+        }
+        // The reader sets `broken` and notifies, so a bounded wait is only a
+        // safety net.
+        state = match shared
+            .changed
+            .wait_timeout(state, Duration::from_millis(500))
+        {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
+    }
+}
+
+/// Writes events as frames, splitting a batch whose frame exceeds the limit.
+fn write_events(stream: &mut TcpStream, events: Vec<Sequenced>) -> anyhow::Result<()> {
+    let count = events.len();
+    let message = TracerMessage::Events { events };
+    match encode_frame(&message) {
+        Ok(frame) => Ok(stream.write_all(&frame)?),
+        Err(FrameError::TooLarge { .. }) if count > 1 => {
+            let TracerMessage::Events { mut events } = message else {
+                return Ok(());
+            };
+            let second = events.split_off(count / 2);
+            write_events(stream, events)?;
+            write_events(stream, second)
+        }
+        Err(error) => {
+            // NOTE: a single event over 1 MiB cannot be sent; it is skipped
+            // and the probe sees a gap in the sequence numbers.
+            tracing::warn!("event not sent: {error}");
+            Ok(())
+        }
+    }
+}
+
+fn write_message(stream: &mut TcpStream, message: &TracerMessage) -> anyhow::Result<()> {
+    let frame = encode_frame(message)?;
+    stream.write_all(&frame)?;
+    Ok(())
+}
+
+/// Reads acknowledgements and actions until the connection ends.
+fn spawn_reader(
+    mut stream: TcpStream,
+    shared: Arc<Shared>,
+    broken: Arc<AtomicBool>,
+) -> anyhow::Result<thread::JoinHandle<()>> {
+    let handle = thread::Builder::new()
+        .name("sentrace-link-rx".into())
+        .spawn(move || {
+            loop {
+                match read_frame::<_, ProbeMessage>(&mut stream) {
+                    Ok(ProbeMessage::Ack { seq }) => {
+                        shared.lock().acknowledge(seq);
+                    }
+                    Ok(ProbeMessage::Action { id, action }) => {
+                        let result = actions::perform(id, &action, &shared);
+                        shared.lock().outbox.push_back(result);
+                    }
+                    Ok(ProbeMessage::Goodbye { reason }) => {
+                        tracing::info!(reason, "probe closed the session");
+                        break;
+                    }
+                    Ok(ProbeMessage::Welcome { .. }) => {
+                        tracing::warn!("probe sent a second welcome; reconnecting");
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::debug!("probe connection ended: {error}");
+                        break;
+                    }
+                }
+                shared.changed.notify_all();
+            }
+            broken.store(true, Ordering::Relaxed);
+            shared.changed.notify_all();
+        })?;
+    Ok(handle)
+}
