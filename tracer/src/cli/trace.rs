@@ -1,10 +1,198 @@
-//! `sentrace trace`.
+//! `sentrace trace`: run a command under the tracer, or attach to running
+//! processes, and send the events to a probe or write them as JSON lines.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use protocol::{Hello, Mode, PROTOCOL_VERSION};
+use tracer::engine::{self, TraceConfig, TraceError, WorkloadExit};
+use tracer::link::{self, LinkOptions};
+use tracer::output::JsonLinesSink;
+use tracer::sink::{EventSink, SyscallGate};
+
+/// What to do when the probe cannot be reached in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnProbeUnavailable {
+    /// Start the workload anyway and keep retrying in the background.
+    Start,
+    /// Exit with status 1 without starting the workload.
+    Exit,
+}
 
 /// Arguments of `sentrace trace`.
 #[derive(Debug, clap::Args)]
-pub struct TraceArgs {}
+#[command(arg_required_else_help = true)]
+pub struct TraceArgs {
+    /// Write events as JSON lines to PATH (`-` for stdout) instead of sending them to a probe.
+    #[arg(long, value_name = "PATH|-")]
+    pub output: Option<String>,
+    /// Address of the probe.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:5678")]
+    pub probe_addr: String,
+    /// Seconds to wait for the probe's welcome before starting the workload.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub probe_timeout: u64,
+    /// What to do when the probe cannot be reached within --probe-timeout.
+    #[arg(long, value_enum, default_value = "start")]
+    pub on_probe_unavailable: OnProbeUnavailable,
+    /// Number of unacknowledged events kept for resending to the probe.
+    #[arg(long, value_name = "N", default_value_t = 65_536)]
+    pub buffer_events: usize,
+    /// Seconds between scans of /proc for processes the tracer does not follow;
+    /// 0 disables. Default: every second when the tracer is pid 1, else off.
+    #[arg(long, value_name = "SECONDS")]
+    pub proc_scan_interval: Option<u64>,
+    /// File that contains the token the probe requires.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// Run the workload as this user id (after setgroups and setgid).
+    #[arg(long, value_name = "UID")]
+    pub uid: Option<u32>,
+    /// Run the workload as this group id.
+    #[arg(long, value_name = "GID")]
+    pub gid: Option<u32>,
+    /// Stop at every syscall instead of installing a seccomp filter.
+    #[arg(long)]
+    pub disable_seccomp: bool,
+    /// Start the workload at once, without waiting for the probe's welcome.
+    #[arg(long = "async")]
+    pub start_immediately: bool,
+    /// Log tracer decisions and every ptrace stop to stderr.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Attach to this process and all its threads (repeatable) instead of running a command.
+    #[arg(long = "pid", value_name = "PID", conflicts_with = "command")]
+    pub pids: Vec<u32>,
+    /// The command to run, after `--`.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
 
-/// Runs `sentrace trace`.
-pub fn run(_args: TraceArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("sentrace trace is not available in this build")
+/// Runs `sentrace trace` and returns the workload's exit status.
+pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
+    init_logging(args.verbose);
+    if args.command.is_empty() && args.pids.is_empty() {
+        anyhow::bail!("nothing to trace: give a command after `--` or --pid PID");
+    }
+    let mut config = TraceConfig {
+        syscalls: None,
+        disable_seccomp: args.disable_seccomp,
+        uid: args.uid,
+        gid: args.gid,
+        verbose: args.verbose,
+    };
+    let (mut sink, gate): (Box<dyn EventSink>, Option<Box<dyn SyscallGate>>) = match &args.output {
+        Some(path) => (open_output(path)?, None),
+        None => {
+            let (sink, welcomed) = link::connect(link_options(&args)?)?;
+            config.syscalls = welcomed.syscalls;
+            (sink, welcomed.deny_gate)
+        }
+    };
+    let result = if args.pids.is_empty() {
+        engine::wrap(&args.command, &config, sink.as_mut(), gate.as_deref())
+    } else {
+        engine::attach(&args.pids, &config, sink.as_mut(), gate.as_deref())
+    };
+    sink.flush();
+    exit_status(result)
+}
+
+/// Maps the engine's result to the exit status, printing shell-style
+/// messages for commands that cannot run.
+fn exit_status(result: Result<WorkloadExit, TraceError>) -> anyhow::Result<u8> {
+    match result {
+        Ok(exit) => Ok(exit.status_code()),
+        Err(error @ TraceError::CommandNotFound { .. }) => {
+            eprintln!("sentrace: {error}");
+            Ok(127)
+        }
+        Err(error @ TraceError::NotExecutable { .. }) => {
+            eprintln!("sentrace: {error}");
+            Ok(126)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn open_output(path: &str) -> anyhow::Result<Box<dyn EventSink>> {
+    let writer: Box<dyn Write + Send> = if path == "-" {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(File::create(path).with_context(|| format!("creating output file {path}"))?)
+    };
+    Ok(Box::new(JsonLinesSink::new(writer)))
+}
+
+fn link_options(args: &TraceArgs) -> anyhow::Result<LinkOptions> {
+    let token = match &args.token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading token file {}", path.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let (mode, entrypoint) = if args.pids.is_empty() {
+        let argv = args
+            .command
+            .iter()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect();
+        (Mode::Wrap, argv)
+    } else {
+        (Mode::Attach, args.pids.iter().map(u32::to_string).collect())
+    };
+    let hello = Hello {
+        version: PROTOCOL_VERSION,
+        session_id: new_session_id(),
+        mode,
+        hostname: nix::unistd::gethostname()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        container_id: engine::snapshot_process(std::process::id())
+            .map(|me| me.container.id)
+            .unwrap_or_default(),
+        pid_ns: pid_namespace_inode(),
+        entrypoint,
+        token,
+    };
+    let mut options = LinkOptions::new(args.probe_addr.clone(), hello);
+    options.probe_timeout = Duration::from_secs(args.probe_timeout);
+    options.exit_if_unavailable = args.on_probe_unavailable == OnProbeUnavailable::Exit;
+    options.start_immediately = args.start_immediately;
+    options.buffer_events = args.buffer_events;
+    if let Some(seconds) = args.proc_scan_interval {
+        options.proc_scan_interval = (seconds > 0).then(|| Duration::from_secs(seconds));
+    }
+    Ok(options)
+}
+
+/// A random session id from the kernel's UUID generator.
+fn new_session_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .map(|uuid| uuid.trim().to_string())
+        .unwrap_or_else(|_| format!("{}-{}", std::process::id(), protocol::time::now_rfc3339()))
+}
+
+fn pid_namespace_inode() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid")
+        .map(|metadata| metadata.ino())
+        .unwrap_or(0)
+}
+
+fn init_logging(verbose: bool) {
+    let default = if verbose { "debug" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SENTRACE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -1,0 +1,167 @@
+//! The tracer engine: starts or attaches to a workload under ptrace, follows
+//! every thread and child, decodes security-relevant syscalls into
+//! [`protocol::Event`]s and hands them to an [`EventSink`].
+//!
+//! In wrap mode the child installs a seccomp-bpf filter before exec, so only
+//! traced syscalls stop it (`SECCOMP_RET_TRACE`). In attach mode no filter can
+//! be installed, so every syscall stops twice and the engine filters.
+//!
+//! # Return values
+//!
+//! Every event has a `retval`. A second stop at syscall exit costs as much as
+//! the first, so the engine takes it only where detection needs the result:
+//! open family (the fd or the error), bind, connect, accept (the peer address
+//! is written at exit), ptrace, the setuid/setgid family, capset, module
+//! load/unload, mount, umount, memfd_create and io_uring_setup. The file
+//! operations unlink, rename, mkdir, rmdir, chmod, chown, link, symlink,
+//! utimes, chdir and prctl are reported at entry with `retval` 0. exec events
+//! are emitted on `PTRACE_EVENT_EXEC`, so only successful execs are reported;
+//! fork events come from `PTRACE_EVENT_FORK`/`VFORK`/`CLONE`, so fork, vfork,
+//! clone and clone3 never stop at a seccomp filter.
+//!
+//! # Limitations
+//!
+//! - The process context is cached per process and refreshed on exec and on
+//!   traced credential, chdir and prctl events; the cwd is re-read for every
+//!   event. A credential change through an untraced syscall shows late.
+//! - Register access is written for x86_64 and aarch64; only x86_64 is tested.
+
+use std::ffi::OsString;
+
+use crate::sink::{EventSink, SyscallGate};
+
+mod decode;
+mod filter;
+mod memory;
+mod procfs;
+mod regs;
+mod session;
+mod signals;
+mod spawn;
+mod stop;
+
+pub use procfs::snapshot_process;
+
+/// What to trace and how to start the workload.
+#[derive(Debug, Clone, Default)]
+pub struct TraceConfig {
+    /// Syscall names to trace; `None` traces every syscall sentrace decodes.
+    /// Names unknown on this architecture are skipped.
+    pub syscalls: Option<Vec<String>>,
+    /// Stop at every syscall instead of installing a seccomp filter (for
+    /// kernels without seccomp-bpf).
+    pub disable_seccomp: bool,
+    /// User id the workload runs as (wrap mode).
+    pub uid: Option<u32>,
+    /// Group id the workload runs as (wrap mode).
+    pub gid: Option<u32>,
+    /// Log every stop at debug level and decoding failures at warn level.
+    pub verbose: bool,
+}
+
+/// How the traced workload ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadExit {
+    /// The first workload process exited with this status.
+    Exited(i32),
+    /// The first workload process was killed by this signal.
+    Signaled(i32),
+    /// The tracer detached (attach mode, on SIGINT or SIGTERM) and the
+    /// workload keeps running.
+    Detached,
+}
+
+impl WorkloadExit {
+    /// Returns the exit status a shell would report: the status, or 128 plus
+    /// the signal number.
+    pub fn status_code(self) -> u8 {
+        match self {
+            WorkloadExit::Exited(code) => (code & 0xff) as u8,
+            WorkloadExit::Signaled(signal) => (128 + signal).clamp(0, 255) as u8,
+            WorkloadExit::Detached => 0,
+        }
+    }
+}
+
+/// Errors that stop the engine before or while it starts tracing. Once
+/// tracees run, faults are logged and counted instead.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// The command was not found in `PATH` or at the given path.
+    #[error("{path}: command not found")]
+    CommandNotFound {
+        /// The command as given.
+        path: String,
+    },
+    /// The command exists but cannot be executed.
+    #[error("{path}: permission denied (not an executable file)")]
+    NotExecutable {
+        /// The resolved path.
+        path: String,
+    },
+    /// The wrap command line is empty.
+    #[error("no command given: pass the workload after `--`")]
+    EmptyCommand,
+    /// ptrace was refused with EPERM.
+    #[error(
+        "ptrace of pid {pid} is not permitted (EPERM): the tracer needs the SYS_PTRACE \
+         capability. Add it with `docker run --cap-add SYS_PTRACE`, in Kubernetes with \
+         `securityContext.capabilities.add: [\"SYS_PTRACE\"]`, in ECS with \
+         `linuxParameters.capabilities.add: [\"SYS_PTRACE\"]`"
+    )]
+    PtraceNotPermitted {
+        /// The process the tracer tried to trace.
+        pid: u32,
+    },
+    /// A process to attach to does not exist.
+    #[error("process {pid} not found")]
+    NoSuchProcess {
+        /// The requested pid.
+        pid: u32,
+    },
+    /// The seccomp filter could not be built.
+    #[error("invalid seccomp filter: {0}")]
+    Filter(String),
+    /// A system call of the tracer itself failed.
+    #[error("{call} failed: {source}")]
+    Sys {
+        /// What the tracer called.
+        call: &'static str,
+        /// The error.
+        source: nix::Error,
+    },
+}
+
+/// Runs `command` under the tracer and returns when every traced process
+/// has exited.
+pub fn wrap(
+    command: &[OsString],
+    config: &TraceConfig,
+    sink: &mut dyn EventSink,
+    gate: Option<&dyn SyscallGate>,
+) -> Result<WorkloadExit, TraceError> {
+    session::run_wrapped(command, config, sink, gate)
+}
+
+/// Attaches to every thread of `pids` and traces them until they exit or the
+/// tracer receives SIGINT or SIGTERM, which detaches cleanly.
+pub fn attach(
+    pids: &[u32],
+    config: &TraceConfig,
+    sink: &mut dyn EventSink,
+    gate: Option<&dyn SyscallGate>,
+) -> Result<WorkloadExit, TraceError> {
+    session::run_attached(pids, config, sink, gate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_code_of_exits() {
+        assert_eq!(WorkloadExit::Exited(7).status_code(), 7);
+        assert_eq!(WorkloadExit::Signaled(9).status_code(), 137);
+        assert_eq!(WorkloadExit::Detached.status_code(), 0);
+    }
+}

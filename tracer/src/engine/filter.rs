@@ -1,0 +1,164 @@
+//! The syscall set and the seccomp-bpf prefilter built from it.
+//!
+//! seccompiler builds the main program, which starts with an architecture
+//! check that kills the process on any other audit architecture. A prefix of
+//! our own runs first and routes foreign-ABI syscalls (i386 `int 0x80` and
+//! x32 on x86_64, arm32 on aarch64) to `SECCOMP_RET_TRACE`, each with its own
+//! data value, so the tracer sees them instead of the kernel killing the
+//! workload or allowing them silently.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+
+use protocol::syscalls::syscalls_for_kinds;
+use protocol::EventKind;
+use seccompiler::{sock_filter, BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+use syscalls::Sysno;
+
+use super::TraceError;
+
+/// `SECCOMP_RET_TRACE` data for a native syscall.
+pub const DATA_NATIVE: u32 = 1;
+/// `SECCOMP_RET_TRACE` data for an i386 (or arm32) syscall.
+pub const DATA_I386: u32 = 2;
+/// `SECCOMP_RET_TRACE` data for an x32 syscall.
+pub const DATA_X32: u32 = 3;
+
+const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
+
+/// Syscalls whose events come from `PTRACE_EVENT_*` stops, so the filter
+/// never needs to stop at them.
+const EVENT_ONLY: &[&str] = &["fork", "vfork", "clone", "clone3"];
+
+/// Native syscall numbers the tracer decodes, from names. Unknown names and
+/// names that do not exist on this architecture are skipped.
+pub fn syscall_set(names: Option<&[String]>) -> BTreeSet<i64> {
+    let names = match names {
+        Some(names) => names.to_vec(),
+        None => syscalls_for_kinds(EventKind::ALL),
+    };
+    names
+        .iter()
+        .filter_map(|name| Sysno::from_str(name).ok())
+        .map(|sysno| i64::from(sysno.id()))
+        .collect()
+}
+
+/// Builds the seccomp program: the foreign-ABI prefix, then a seccompiler
+/// filter that traces `traced` and allows every other syscall.
+pub fn build_program(traced: &BTreeSet<i64>) -> Result<BpfProgram, TraceError> {
+    let event_only: BTreeSet<i64> = syscall_set(Some(
+        &EVENT_ONLY
+            .iter()
+            .map(|name| name.to_string())
+            .collect::<Vec<_>>(),
+    ));
+    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = traced
+        .iter()
+        .filter(|nr| !event_only.contains(nr))
+        .map(|&nr| (nr, Vec::new()))
+        .collect();
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Trace(DATA_NATIVE),
+        target_arch(),
+    )
+    .map_err(|error| TraceError::Filter(error.to_string()))?;
+    let main: BpfProgram = filter
+        .try_into()
+        .map_err(|error: seccompiler::BackendError| TraceError::Filter(error.to_string()))?;
+    let mut program = foreign_abi_prefix();
+    program.extend(main);
+    if program.len() > usize::from(u16::MAX) {
+        return Err(TraceError::Filter(format!(
+            "{} instructions is too long",
+            program.len()
+        )));
+    }
+    Ok(program)
+}
+
+fn target_arch() -> TargetArch {
+    if cfg!(target_arch = "aarch64") {
+        TargetArch::aarch64
+    } else {
+        TargetArch::x86_64
+    }
+}
+
+fn statement(code: u32, k: u32) -> sock_filter {
+    sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jump(code: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    }
+}
+
+/// The foreign-ABI routing that runs before seccompiler's program.
+fn foreign_abi_prefix() -> BpfProgram {
+    const LOAD_WORD: u32 = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    const JUMP_EQUAL: u32 = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
+    const JUMP_SET: u32 = libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K;
+    const RETURN: u32 = libc::BPF_RET | libc::BPF_K;
+    // Offsets of `nr` and `arch` in `struct seccomp_data`.
+    const NR_OFFSET: u32 = 0;
+    const ARCH_OFFSET: u32 = 4;
+    const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+    const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
+
+    let compat_arch = if cfg!(target_arch = "aarch64") {
+        AUDIT_ARCH_ARM
+    } else {
+        AUDIT_ARCH_I386
+    };
+    let mut program = vec![
+        statement(LOAD_WORD, ARCH_OFFSET),
+        jump(JUMP_EQUAL, compat_arch, 0, 1),
+        statement(RETURN, SECCOMP_RET_TRACE | DATA_I386),
+    ];
+    if cfg!(target_arch = "x86_64") {
+        program.extend([
+            statement(LOAD_WORD, NR_OFFSET),
+            jump(JUMP_SET, 0x4000_0000, 0, 1),
+            statement(RETURN, SECCOMP_RET_TRACE | DATA_X32),
+        ]);
+    }
+    program
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_set_has_openat_and_execve() {
+        let set = syscall_set(None);
+        assert!(set.contains(&i64::from(Sysno::openat.id())));
+        assert!(set.contains(&i64::from(Sysno::execve.id())));
+        assert!(!set.contains(&i64::from(Sysno::read.id())));
+    }
+
+    #[test]
+    fn unknown_names_are_skipped() {
+        let set = syscall_set(Some(&["openat".to_string(), "no_such_call".to_string()]));
+        assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn program_starts_with_foreign_abi_prefix() {
+        let program = build_program(&syscall_set(None)).unwrap();
+        assert_eq!(program[0].k, 4);
+        assert_eq!(program[2].k, SECCOMP_RET_TRACE | DATA_I386);
+    }
+}

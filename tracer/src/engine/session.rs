@@ -1,0 +1,422 @@
+//! The ptrace stop loop: one session traces one workload, wrapped or
+//! attached, until every tracee has exited or the tracer detaches.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsString;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use nix::sys::ptrace::{self, Options};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use protocol::{Event, EventBody, ExitEvent, Process};
+
+use super::decode::{decode_entry, AtExit, Decoded};
+use super::filter::{self, DATA_I386, DATA_X32};
+use super::regs::{self, Abi, SyscallRegs};
+use super::signals::{self, SignalState};
+use super::spawn::Launch;
+use super::stop::{wait_any, Stop};
+use super::{procfs, TraceConfig, TraceError, WorkloadExit};
+use crate::sink::{EventSink, SyscallGate};
+
+/// A syscall decoded at entry whose event waits for the exit stop.
+struct Pending {
+    decoded: Decoded,
+    process: Process,
+    denied: bool,
+}
+
+/// One traced thread.
+struct Tracee {
+    tgid: u32,
+    /// Set between a syscall-entry and syscall-exit stop in stop-every-syscall mode.
+    in_syscall: bool,
+    /// False for the wrapped child until its first exec: what it does
+    /// before (filter, credentials) is the tracer's own setup.
+    started: bool,
+    pending: Option<Pending>,
+}
+
+impl Tracee {
+    fn new(tgid: u32) -> Tracee {
+        Tracee {
+            tgid,
+            in_syscall: false,
+            started: true,
+            pending: None,
+        }
+    }
+}
+
+/// The state of one tracing session.
+pub struct Session<'a> {
+    config: &'a TraceConfig,
+    sink: &'a mut dyn EventSink,
+    gate: Option<&'a dyn SyscallGate>,
+    traced: BTreeSet<i64>,
+    use_seccomp: bool,
+    tracees: HashMap<u32, Tracee>,
+    /// Cached process context per thread group id.
+    processes: HashMap<u32, Process>,
+    root: u32,
+    root_exit: Option<WorkloadExit>,
+    signals: Arc<SignalState>,
+}
+
+fn base_options() -> Options {
+    Options::PTRACE_O_TRACESYSGOOD
+        | Options::PTRACE_O_TRACEEXEC
+        | Options::PTRACE_O_TRACEFORK
+        | Options::PTRACE_O_TRACEVFORK
+        | Options::PTRACE_O_TRACECLONE
+}
+
+/// Runs `command` under the tracer (wrap mode).
+pub fn run_wrapped(
+    command: &[OsString],
+    config: &TraceConfig,
+    sink: &mut dyn EventSink,
+    gate: Option<&dyn SyscallGate>,
+) -> Result<WorkloadExit, TraceError> {
+    let traced = filter::syscall_set(config.syscalls.as_deref());
+    let program = if config.disable_seccomp {
+        None
+    } else {
+        Some(filter::build_program(&traced)?)
+    };
+    let use_seccomp = program.is_some();
+    let launch = Launch::new(command, program, config.uid, config.gid)?;
+    let (signal_state, child_mask) = signals::install(false);
+    let mut options = base_options() | Options::PTRACE_O_EXITKILL;
+    if use_seccomp {
+        options |= Options::PTRACE_O_TRACESECCOMP;
+    }
+    let child = launch.start(options, &child_mask)?.as_raw() as u32;
+    signal_state.target.store(child as i32, Ordering::SeqCst);
+    tracing::debug!(pid = child, seccomp = use_seccomp, "workload started");
+
+    let mut session = Session::new(config, sink, gate, traced, use_seccomp, signal_state, child);
+    let mut root = Tracee::new(child);
+    root.started = false;
+    session.tracees.insert(child, root);
+    Ok(session.run())
+}
+
+/// Attaches to `pids` and every one of their threads (attach mode).
+pub fn run_attached(
+    pids: &[u32],
+    config: &TraceConfig,
+    sink: &mut dyn EventSink,
+    gate: Option<&dyn SyscallGate>,
+) -> Result<WorkloadExit, TraceError> {
+    let first = *pids.first().ok_or(TraceError::EmptyCommand)?;
+    let traced = filter::syscall_set(config.syscalls.as_deref());
+    let (signal_state, _) = signals::install(true);
+    let mut session = Session::new(config, sink, gate, traced, false, signal_state, first);
+    for &pid in pids {
+        session.attach_process(pid)?;
+    }
+    Ok(session.run())
+}
+
+impl<'a> Session<'a> {
+    fn new(
+        config: &'a TraceConfig,
+        sink: &'a mut dyn EventSink,
+        gate: Option<&'a dyn SyscallGate>,
+        traced: BTreeSet<i64>,
+        use_seccomp: bool,
+        signals: Arc<SignalState>,
+        root: u32,
+    ) -> Session<'a> {
+        Session {
+            config,
+            sink,
+            gate,
+            traced,
+            use_seccomp,
+            tracees: HashMap::new(),
+            processes: HashMap::new(),
+            root,
+            root_exit: None,
+            signals,
+        }
+    }
+
+    /// Seizes every thread of `pid`, re-reading the thread list until no new
+    /// thread appears, so that threads created while attaching are caught.
+    fn attach_process(&mut self, pid: u32) -> Result<(), TraceError> {
+        if procfs::thread_ids(pid).is_empty() {
+            return Err(TraceError::NoSuchProcess { pid });
+        }
+        loop {
+            let new: Vec<u32> = procfs::thread_ids(pid)
+                .into_iter()
+                .filter(|tid| !self.tracees.contains_key(tid))
+                .collect();
+            if new.is_empty() {
+                return Ok(());
+            }
+            for tid in new {
+                let target = Pid::from_raw(tid as i32);
+                match ptrace::seize(target, base_options()) {
+                    Ok(()) => {}
+                    Err(nix::Error::ESRCH) => continue,
+                    Err(nix::Error::EPERM) => return Err(TraceError::PtraceNotPermitted { pid }),
+                    Err(source) => {
+                        return Err(TraceError::Sys {
+                            call: "ptrace(PTRACE_SEIZE)",
+                            source,
+                        })
+                    }
+                }
+                let _ = ptrace::interrupt(target);
+                self.tracees.insert(tid, Tracee::new(pid));
+            }
+        }
+    }
+
+    /// Waits for stops and handles them until no tracee is left.
+    fn run(&mut self) -> WorkloadExit {
+        loop {
+            if self.signals.detach.load(Ordering::SeqCst) {
+                self.signals.detach_seen.store(true, Ordering::SeqCst);
+                self.detach_all();
+                self.sink.flush();
+                return WorkloadExit::Detached;
+            }
+            match wait_any() {
+                Ok(Some((pid, stop))) => self.handle(pid.as_raw() as u32, stop),
+                Ok(None) => break,
+                Err(nix::Error::EINTR) => continue,
+                Err(error) => {
+                    tracing::error!(%error, "waitpid failed; tracing stops");
+                    break;
+                }
+            }
+        }
+        self.sink.flush();
+        self.root_exit.unwrap_or(WorkloadExit::Exited(0))
+    }
+
+    /// Handles one stop and resumes the tracee.
+    fn handle(&mut self, tid: u32, stop: Stop) {
+        if self.config.verbose {
+            tracing::debug!(tid, ?stop, "stop");
+        }
+        if !self.tracees.contains_key(&tid)
+            && !matches!(stop, Stop::Exited { .. } | Stop::Signaled { .. })
+        {
+            let tgid = procfs::thread_group(tid);
+            self.tracees.insert(tid, Tracee::new(tgid));
+        }
+        match stop {
+            Stop::Exited { code } => self.on_exit(tid, WorkloadExit::Exited(code), code, "EXITED"),
+            Stop::Signaled {
+                signal,
+                core_dumped,
+            } => {
+                let cause = if core_dumped {
+                    "COREDUMPED"
+                } else {
+                    "SIGNALED"
+                };
+                self.on_exit(tid, WorkloadExit::Signaled(signal), signal, cause)
+            }
+            Stop::Syscall => self.on_syscall_stop(tid),
+            Stop::Seccomp => self.on_seccomp_stop(tid),
+            Stop::NewChild { event } => self.on_new_child(tid, event),
+            Stop::Exec => self.on_exec(tid),
+            Stop::JobControl { .. } => {
+                // PTRACE_LISTEN keeps the tracee stopped until SIGCONT, as without a tracer.
+                let _ = ptrace_listen(tid);
+            }
+            Stop::Signal { signal } => self.resume(tid, Signal::try_from(signal).ok()),
+            Stop::VforkDone | Stop::Exiting | Stop::Interrupt | Stop::Unknown => {
+                self.resume(tid, None)
+            }
+        }
+    }
+
+    /// Resumes `tid`: to the next seccomp stop, or to the next syscall stop
+    /// when an exit stop is needed or seccomp is off.
+    fn resume(&mut self, tid: u32, signal: Option<Signal>) {
+        let needs_exit = self
+            .tracees
+            .get(&tid)
+            .is_some_and(|tracee| tracee.pending.is_some());
+        let pid = Pid::from_raw(tid as i32);
+        let result = if needs_exit || !self.use_seccomp {
+            ptrace::syscall(pid, signal)
+        } else {
+            ptrace::cont(pid, signal)
+        };
+        if let Err(error) = result {
+            if error != nix::Error::ESRCH {
+                tracing::warn!(tid, %error, "resuming tracee failed");
+            }
+        }
+    }
+
+    fn on_exit(&mut self, tid: u32, exit: WorkloadExit, code: i32, cause: &str) {
+        let Some(tracee) = self.tracees.remove(&tid) else {
+            return;
+        };
+        if tid == self.root {
+            self.root_exit = Some(exit);
+        }
+        if tid != tracee.tgid || !tracee.started {
+            return;
+        }
+        let process = self
+            .processes
+            .remove(&tid)
+            .or_else(|| procfs::snapshot_process(tid));
+        if let Some(process) = process {
+            let exit = ExitEvent {
+                code,
+                cause: cause.to_string(),
+            };
+            self.emit(process, EventBody::Exit { exit });
+        }
+    }
+
+    fn on_seccomp_stop(&mut self, tid: u32) {
+        let pid = Pid::from_raw(tid as i32);
+        let data = ptrace::getevent(pid).unwrap_or(0) as u32;
+        let regs = if data == DATA_I386 {
+            regs::read_i386(pid)
+        } else {
+            regs::read(pid)
+        };
+        match regs {
+            Ok(regs) if data == DATA_I386 || data == DATA_X32 => self.emit_foreign(tid, &regs),
+            Ok(regs) => self.on_entry(tid, &regs),
+            Err(_) => {}
+        }
+        self.resume(tid, None);
+    }
+
+    fn on_syscall_stop(&mut self, tid: u32) {
+        let pid = Pid::from_raw(tid as i32);
+        let Ok(regs) = regs::read(pid) else {
+            self.resume(tid, None);
+            return;
+        };
+        let Some(tracee) = self.tracees.get_mut(&tid) else {
+            return;
+        };
+        // In seccomp mode the only syscall stops are the exits we asked for.
+        let entry = !self.use_seccomp && regs::is_entry(&regs, !tracee.in_syscall);
+        tracee.in_syscall = entry;
+        if entry {
+            if regs.abi != Abi::Native {
+                self.emit_foreign(tid, &regs);
+            } else if self.traced.contains(&regs.nr) {
+                self.on_entry(tid, &regs);
+            }
+        } else {
+            self.on_exit_stop(tid, &regs);
+        }
+        self.resume(tid, None);
+    }
+
+    /// Decodes a traced syscall at entry, asks the gate, and emits or keeps
+    /// the event for the exit stop.
+    fn on_entry(&mut self, tid: u32, regs: &SyscallRegs) {
+        let Some(name) = syscalls::Sysno::new(regs.nr as usize).map(|sysno| sysno.name()) else {
+            return;
+        };
+        let Some(mut decoded) = decode_entry(tid, name, regs) else {
+            return;
+        };
+        let process = self.context(tid);
+        let mut denied = false;
+        if let Some(gate) = self.gate {
+            let event = Event {
+                timestamp: protocol::time::now_rfc3339(),
+                process: process.clone(),
+                body: decoded.body.clone(),
+            };
+            if let Some(rule) = gate.deny(&event) {
+                tracing::info!(tid, rule = %rule, syscall = name, "syscall denied");
+                let _ = regs::skip_syscall(Pid::from_raw(tid as i32), -i64::from(libc::EPERM));
+                denied = true;
+            }
+        }
+        let started = self.tracees.get(&tid).is_some_and(|tracee| tracee.started);
+        if denied {
+            if let Some(retval) = super::decode::retval_mut(&mut decoded.body) {
+                *retval = -i64::from(libc::EPERM);
+            }
+            decoded.at_exit = AtExit::Retval;
+        }
+        match decoded.at_exit {
+            AtExit::Nothing if started => self.emit(process, decoded.body),
+            AtExit::Nothing => {}
+            _ => {
+                if let Some(tracee) = self.tracees.get_mut(&tid) {
+                    tracee.pending = Some(Pending {
+                        decoded,
+                        process,
+                        denied,
+                    });
+                }
+            }
+        }
+    }
+
+    fn on_exit_stop(&mut self, tid: u32, regs: &SyscallRegs) {
+        let Some(tracee) = self.tracees.get_mut(&tid) else {
+            return;
+        };
+        let started = tracee.started;
+        let Some(pending) = tracee.pending.take() else {
+            return;
+        };
+        let Pending {
+            mut decoded,
+            process,
+            denied,
+        } = pending;
+        let pid = Pid::from_raw(tid as i32);
+        if denied {
+            let _ = regs::set_return(pid, -i64::from(libc::EPERM));
+        } else if let Some(retval) = super::decode::retval_mut(&mut decoded.body) {
+            *retval = regs.ret;
+        }
+        match (&mut decoded.body, decoded.at_exit) {
+            (_, AtExit::ExecEvent) => return,
+            (EventBody::Accept { accept }, AtExit::AcceptPeer { address, length })
+                if regs.ret >= 0 =>
+            {
+                accept.addr = super::decode::accept_peer(pid, address, length);
+            }
+            (EventBody::Open { open }, AtExit::OpenedFd) if regs.ret >= 0 => {
+                if let Some(memfd) =
+                    procfs::fd_path(tid, regs.ret).and_then(|path| super::decode::memfd_path(&path))
+                {
+                    open.file = protocol::File::from_path(memfd);
+                }
+            }
+            (EventBody::Setuid { .. } | EventBody::Setgid { .. } | EventBody::Capset { .. }, _) => {
+                let tgid = self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid);
+                self.processes.remove(&tgid);
+            }
+            _ => {}
+        }
+        if started {
+            self.emit(process, decoded.body);
+        }
+    }
+}
+
+/// `PTRACE_LISTEN`, which nix does not wrap.
+fn ptrace_listen(tid: u32) -> nix::Result<()> {
+    // SAFETY: PTRACE_LISTEN takes no pointers.
+    let result = unsafe { libc::ptrace(libc::PTRACE_LISTEN, tid as libc::pid_t, 0, 0) };
+    nix::Error::result(result).map(drop)
+}
+
+mod lifecycle;

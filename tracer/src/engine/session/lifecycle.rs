@@ -1,0 +1,215 @@
+//! Process lifecycle stops (fork, exec), event emission with the process
+//! context, foreign-ABI events, and detaching.
+
+use nix::sys::ptrace;
+use nix::unistd::Pid;
+use protocol::{Event, EventBody, ExecEvent, File, ForeignAbiEvent, ForkEvent, Process};
+
+use super::{Session, Tracee};
+use crate::engine::decode::AtExit;
+use crate::engine::memory::read_bytes;
+use crate::engine::procfs;
+use crate::engine::regs::{self, Abi, SyscallRegs};
+use crate::engine::stop::{wait_any, Stop};
+
+impl Session<'_> {
+    /// A fork, vfork or clone completed in `tid`: register the new tracee
+    /// and report a fork event unless it is a thread.
+    pub(super) fn on_new_child(&mut self, tid: u32, event: i32) {
+        let pid = Pid::from_raw(tid as i32);
+        let child = ptrace::getevent(pid).unwrap_or(0) as u32;
+        let flags = clone_flags(pid, event);
+        let parent_tgid = self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid);
+        let is_thread = flags & libc::CLONE_THREAD as u64 != 0;
+        if child != 0 {
+            let tgid = if is_thread { parent_tgid } else { child };
+            // The child's first stop may already have registered it.
+            self.tracees
+                .entry(child)
+                .or_insert_with(|| Tracee::new(tgid))
+                .tgid = tgid;
+            if !is_thread {
+                let mut process = self.context(tid);
+                process.pid = child;
+                process.tid = child;
+                process.ppid = if flags & libc::CLONE_PARENT as u64 != 0 {
+                    process.ppid
+                } else {
+                    parent_tgid
+                };
+                self.processes.insert(child, process);
+                let parent = self.context(tid);
+                let fork = ForkEvent {
+                    child_pid: child,
+                    flags,
+                    retval: i64::from(child),
+                };
+                self.emit(parent, EventBody::Fork { fork });
+            }
+        }
+        self.resume(tid, None);
+    }
+
+    /// An exec completed: move the tracee to its new tid if a non-leader
+    /// thread exec'd, refresh the process context and report the exec.
+    pub(super) fn on_exec(&mut self, tid: u32) {
+        let pid = Pid::from_raw(tid as i32);
+        let former = ptrace::getevent(pid).map_or(tid, |value| value as u32);
+        let mut tracee = self
+            .tracees
+            .remove(&former)
+            .unwrap_or_else(|| Tracee::new(tid));
+        if former != tid {
+            // The other threads, including the former leader, are gone.
+            self.tracees.retain(|_, other| other.tgid != tid);
+        }
+        let pending = tracee.pending.take();
+        tracee.tgid = tid;
+        tracee.started = true;
+        tracee.in_syscall = true;
+        self.tracees.insert(tid, tracee);
+
+        self.processes.remove(&tid);
+        let process = self.context(tid);
+        let mut exec = match pending {
+            Some(pending) if pending.decoded.at_exit == AtExit::ExecEvent => {
+                match pending.decoded.body {
+                    EventBody::Exec { exec } => exec,
+                    _ => ExecEvent::default(),
+                }
+            }
+            _ => ExecEvent::default(),
+        };
+        if exec.file.path.is_empty() {
+            exec.file = File::from_path(process.file.path.clone());
+            exec.argv = process.argv.clone();
+        }
+        exec.retval = 0;
+        self.emit(process, EventBody::Exec { exec });
+        self.resume(tid, None);
+    }
+
+    /// Reports a syscall made through a foreign ABI.
+    pub(super) fn emit_foreign(&mut self, tid: u32, regs: &SyscallRegs) {
+        let started = self.tracees.get(&tid).is_some_and(|tracee| tracee.started);
+        if !started {
+            return;
+        }
+        let foreign = ForeignAbiEvent {
+            abi: regs.abi.name().to_string(),
+            syscall_nr: regs.nr as u64,
+            syscall: foreign_syscall_name(regs.abi, regs.nr),
+            args: regs.args,
+        };
+        let process = self.context(tid);
+        self.emit(
+            process,
+            EventBody::ForeignAbi {
+                foreign_abi: foreign,
+            },
+        );
+    }
+
+    /// Returns the process context of thread `tid`, from the cache of its
+    /// thread group, with the current cwd.
+    pub(super) fn context(&mut self, tid: u32) -> Process {
+        let tgid = self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid);
+        let mut process = match self.processes.get(&tgid) {
+            Some(process) => {
+                let mut process = process.clone();
+                process.cwd = procfs::read_cwd(tid);
+                process
+            }
+            None => {
+                let process = procfs::snapshot_process(tgid).unwrap_or_else(|| Process {
+                    pid: tgid,
+                    ..Process::default()
+                });
+                self.processes.insert(tgid, process.clone());
+                process
+            }
+        };
+        process.tid = tid;
+        process
+    }
+
+    /// Sends one event to the sink.
+    pub(super) fn emit(&mut self, process: Process, body: EventBody) {
+        let event = Event {
+            timestamp: protocol::time::now_rfc3339(),
+            process,
+            body,
+        };
+        self.sink.emit(event);
+    }
+
+    /// Stops every tracee and detaches from it, passing on a signal that was
+    /// about to be delivered, so the workload keeps running unchanged.
+    pub(super) fn detach_all(&mut self) {
+        let tids: Vec<u32> = self.tracees.keys().copied().collect();
+        for tid in tids {
+            if ptrace::interrupt(Pid::from_raw(tid as i32)).is_err() {
+                self.tracees.remove(&tid);
+            }
+        }
+        while !self.tracees.is_empty() {
+            let Ok(Some((pid, stop))) = wait_any() else {
+                break;
+            };
+            let tid = pid.as_raw() as u32;
+            let signal = match stop {
+                Stop::Exited { .. } | Stop::Signaled { .. } => {
+                    self.tracees.remove(&tid);
+                    continue;
+                }
+                Stop::Signal { signal } => nix::sys::signal::Signal::try_from(signal).ok(),
+                Stop::JobControl { signal } => nix::sys::signal::Signal::try_from(signal).ok(),
+                _ => None,
+            };
+            if let Some(tracee) = self.tracees.get(&tid) {
+                if tracee
+                    .pending
+                    .as_ref()
+                    .is_some_and(|pending| pending.denied)
+                {
+                    let _ = regs::set_return(pid, -i64::from(libc::EPERM));
+                }
+            }
+            let _ = ptrace::detach(pid, signal);
+            self.tracees.remove(&tid);
+        }
+        tracing::info!("detached from the workload");
+    }
+}
+
+/// Reads the clone flags at a fork/vfork/clone event stop: the registers
+/// still hold the syscall's arguments.
+fn clone_flags(pid: Pid, event: i32) -> u64 {
+    if event == libc::PTRACE_EVENT_FORK {
+        return 0;
+    }
+    if event == libc::PTRACE_EVENT_VFORK {
+        return (libc::CLONE_VM | libc::CLONE_VFORK) as u64;
+    }
+    let Ok(regs) = regs::read(pid) else {
+        return 0;
+    };
+    let is_clone3 = regs.abi == Abi::Native
+        && syscalls::Sysno::new(regs.nr as usize).is_some_and(|sysno| sysno.name() == "clone3");
+    if is_clone3 {
+        return read_bytes(pid, regs.args[0], 8)
+            .map(|bytes| u64::from_ne_bytes(bytes[..8].try_into().unwrap_or_default()))
+            .unwrap_or(0);
+    }
+    regs.args[0]
+}
+
+/// Names a foreign-ABI syscall number.
+fn foreign_syscall_name(abi: Abi, nr: i64) -> String {
+    let name = match abi {
+        #[cfg(target_arch = "x86_64")]
+        Abi::I386 => syscalls::x86::Sysno::new(nr as usize).map(|sysno| sysno.name()),
+        _ => syscalls::Sysno::new(nr as usize).map(|sysno| sysno.name()),
+    };
+    name.unwrap_or_default().to_string()
+}
