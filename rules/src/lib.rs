@@ -1,1 +1,72 @@
-//! The sentrace rule language.
+//! The sentrace rule language: a SECL-compatible parser, checker and
+//! evaluator, and the policy files that hold rules.
+//!
+//! A [`Policy`] is compiled once from YAML policy files (or from the built-in
+//! policy) into an evaluation form indexed by event type. Field accessors are
+//! resolved at compile time, and globs and regular expressions are prepared at
+//! load time, so [`Policy::evaluate`] does no string lookups per event.
+//!
+//! Every rule ends in one [`RuleStatus`]: active, disabled, filtered (written
+//! for another OS), unsupported (uses a field, event type or feature that
+//! sentrace does not produce) or error (with line, column and span). A broken
+//! rule never stops the rest of a policy from loading.
+//!
+//! # Limitations
+//!
+//! - `process.user` resolves uid 0 to `root` only, because the tracer does not
+//!   read `/etc/passwd` of the workload; other uids give an empty name.
+//! - Variable `ttl` and `size` are accepted and ignored: variables live until
+//!   their process exits or the session ends.
+//! - The `cgroup` variable scope and the `hash` action are reported as not
+//!   supported.
+
+mod compile;
+mod constants;
+mod deny;
+mod eval;
+mod fields;
+mod glob;
+mod load;
+mod parse;
+mod policy;
+mod report;
+mod variables;
+mod yaml;
+
+pub use deny::DenyPolicy;
+pub use fields::{field_table, FieldInfo};
+pub use load::SECL_AGENT_VERSION;
+pub use parse::{MAX_DEPTH, MAX_EXPRESSION_BYTES};
+pub use policy::{check_expression, LoadError, Policy, BUILTIN_POLICY};
+pub use report::{LoadReport, Location, RuleReport, RuleStatus, Summary};
+pub use variables::Variables;
+
+/// A rule that matched an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    /// Rule id.
+    pub rule_id: String,
+    /// Rule description.
+    pub description: String,
+    /// Rule tags as `key:value` strings.
+    pub tags: Vec<String>,
+    /// Actions the caller must carry out (`set` is applied inside
+    /// [`Policy::evaluate`] and never appears here).
+    pub actions: Vec<MatchAction>,
+}
+
+/// An action that a matched rule asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MatchAction {
+    /// Send `signal` to the process, or to every process of `scope`
+    /// (`process`, `process_group` or `container`).
+    Kill {
+        /// Signal number.
+        signal: i32,
+        /// Which processes receive the signal.
+        scope: String,
+    },
+    /// Refuse the syscall with `EPERM` (only where the tracer checks the rule
+    /// at syscall entry).
+    Deny,
+}

@@ -1,0 +1,963 @@
+//! The field registry: every SECL field sentrace can evaluate, its type, the
+//! event types that carry it, and its accessor.
+//!
+//! Process fields are written once (`file.path`, `uid`, ...) and exist under
+//! `process.`, `process.parent.`, `process.ancestors.` and, for exec and exit
+//! events, `exec.` and `exit.`. Event fields are one table keyed by their full
+//! name. `sentrace rules fields` prints [`field_table`].
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use protocol::{Address, Event, EventBody, EventKind, File, Process};
+
+/// The type of a field's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// Signed integer.
+    Int,
+    /// Text.
+    Str,
+    /// A path: in globs `*` stops at `/` and `**` crosses it.
+    Path,
+    /// Boolean.
+    Bool,
+    /// An IP address, matched against addresses and CIDR ranges.
+    Ip,
+    /// A list of strings; a comparison is true when any element matches.
+    StrList,
+}
+
+impl FieldType {
+    /// Returns the name printed by `sentrace rules fields`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldType::Int => "int",
+            FieldType::Str => "string",
+            FieldType::Path => "path",
+            FieldType::Bool => "bool",
+            FieldType::Ip => "ip",
+            FieldType::StrList => "string list",
+        }
+    }
+
+    /// Returns true for text fields, lists included.
+    pub fn is_text(self) -> bool {
+        matches!(self, FieldType::Str | FieldType::Path | FieldType::StrList)
+    }
+}
+
+/// A value read from an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    /// Integer.
+    Int(i64),
+    /// Boolean.
+    Bool(bool),
+    /// Text.
+    Str(Cow<'a, str>),
+    /// List of strings.
+    List(Cow<'a, [String]>),
+}
+
+type ProcessGetter = for<'a> fn(&'a Process) -> Value<'a>;
+type EventGetter = for<'a> fn(&'a Event) -> Option<Value<'a>>;
+
+/// Which process a process field reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessScope {
+    /// The process that made the syscall.
+    Current,
+    /// Its parent (`process.parent.*`).
+    Parent,
+    /// Any ancestor (`process.ancestors.*`).
+    Ancestors,
+}
+
+/// How a field is read, resolved at compile time.
+#[derive(Clone, Copy)]
+pub enum Accessor {
+    /// A process field of one process scope.
+    Process(ProcessScope, ProcessGetter),
+    /// An event-specific field.
+    Event(EventGetter),
+    /// The number of ancestors (`process.ancestors.length`).
+    AncestorCount,
+}
+
+impl std::fmt::Debug for Accessor {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Accessor::Process(scope, _) => write!(formatter, "Process({scope:?})"),
+            Accessor::Event(_) => formatter.write_str("Event"),
+            Accessor::AncestorCount => formatter.write_str("AncestorCount"),
+        }
+    }
+}
+
+/// A field resolved from its name.
+#[derive(Debug, Clone, Copy)]
+pub struct ResolvedField {
+    /// Value type.
+    pub field_type: FieldType,
+    /// The event type that carries the field, `None` for process fields (every event).
+    pub event: Option<EventKind>,
+    /// How to read it.
+    pub accessor: Accessor,
+}
+
+/// One row of the registry, as printed by `sentrace rules fields`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldInfo {
+    /// Field name.
+    pub name: String,
+    /// Type name (`int`, `string`, `path`, `bool`, `ip`, `string list`).
+    pub field_type: &'static str,
+    /// Event types that carry it (`*` for every event).
+    pub events: String,
+}
+
+fn text(value: &str) -> Value<'_> {
+    Value::Str(Cow::Borrowed(value))
+}
+
+fn int(value: impl Into<i64>) -> Value<'static> {
+    Value::Int(value.into())
+}
+
+fn args(argv: &[String]) -> Value<'_> {
+    match argv.get(1..) {
+        Some(rest) if rest.len() == 1 => text(&rest[0]),
+        Some(rest) => Value::Str(Cow::Owned(rest.join(" "))),
+        None => text(""),
+    }
+}
+
+/// Flags and options of a command line: `-abc` gives `a`, `b`, `c` as flags
+/// and `--name=value` gives `name` as an option.
+fn arg_flags(argv: &[String], options: bool) -> Value<'static> {
+    let mut out = Vec::new();
+    for arg in argv.iter().skip(1) {
+        if let Some(long) = arg.strip_prefix("--") {
+            if options && !long.is_empty() {
+                out.push(long.split('=').next().unwrap_or(long).to_string());
+            } else if !options && !long.is_empty() && !long.contains('=') {
+                out.push(long.to_string());
+            }
+        } else if let Some(short) = arg.strip_prefix('-') {
+            if !options {
+                out.extend(
+                    short
+                        .chars()
+                        .filter(char::is_ascii_alphanumeric)
+                        .map(String::from),
+                );
+            } else if let Some(first) = short.chars().next() {
+                out.push(first.to_string());
+            }
+        }
+    }
+    Value::List(Cow::Owned(out))
+}
+
+fn user_name(uid: u32) -> Value<'static> {
+    // NOTE: only uid 0 is resolved, because the workload's /etc/passwd is not read.
+    Value::Str(Cow::Borrowed(if uid == 0 { "root" } else { "" }))
+}
+
+/// Process fields, relative to `process.`.
+const PROCESS_FIELDS: &[(&str, FieldType, ProcessGetter)] = &[
+    ("file.path", FieldType::Path, |p| text(&p.file.path)),
+    ("file.name", FieldType::Str, |p| text(&p.file.name)),
+    ("comm", FieldType::Str, |p| text(&p.comm)),
+    ("argv", FieldType::StrList, |p| {
+        Value::List(Cow::Borrowed(&p.argv[p.argv.len().min(1)..]))
+    }),
+    ("argv0", FieldType::Str, |p| {
+        text(p.argv.first().map_or("", String::as_str))
+    }),
+    ("args", FieldType::Str, |p| args(&p.argv)),
+    ("cmdline", FieldType::Str, |p| {
+        Value::Str(Cow::Owned(p.argv.join(" ")))
+    }),
+    ("args_flags", FieldType::StrList, |p| {
+        arg_flags(&p.argv, false)
+    }),
+    ("args_options", FieldType::StrList, |p| {
+        arg_flags(&p.argv, true)
+    }),
+    ("pid", FieldType::Int, |p| int(p.pid)),
+    ("tid", FieldType::Int, |p| int(p.tid)),
+    ("ppid", FieldType::Int, |p| int(p.ppid)),
+    ("uid", FieldType::Int, |p| int(p.uid)),
+    ("gid", FieldType::Int, |p| int(p.gid)),
+    ("euid", FieldType::Int, |p| int(p.euid)),
+    ("egid", FieldType::Int, |p| int(p.egid)),
+    ("user", FieldType::Str, |p| user_name(p.uid)),
+    ("euser", FieldType::Str, |p| user_name(p.euid)),
+    ("group", FieldType::Str, |p| user_name(p.gid)),
+    ("cwd", FieldType::Path, |p| text(&p.cwd)),
+    ("container.id", FieldType::Str, |p| text(&p.container.id)),
+    ("is_thread", FieldType::Bool, |p| {
+        Value::Bool(p.pid != p.tid)
+    }),
+]; // is_thread: a thread of the process made the call
+
+fn file_of(event: &Event) -> Option<&File> {
+    match &event.body {
+        EventBody::Exec { exec } => Some(&exec.file),
+        EventBody::Open { open } => Some(&open.file),
+        EventBody::Unlink { unlink } => Some(&unlink.file),
+        EventBody::Rename { rename: e }
+        | EventBody::Rmdir { rmdir: e }
+        | EventBody::Link { link: e }
+        | EventBody::Symlink { symlink: e }
+        | EventBody::Utimes { utimes: e }
+        | EventBody::Chdir { chdir: e } => Some(&e.file),
+        EventBody::Mkdir { mkdir: e } | EventBody::Chmod { chmod: e } => Some(&e.file),
+        EventBody::Chown { chown } => Some(&chown.file),
+        EventBody::LoadModule { load_module } => Some(&load_module.file),
+        EventBody::Umount { umount } => Some(&umount.file),
+        _ => None,
+    }
+}
+
+fn destination_of(event: &Event) -> Option<&File> {
+    file_of(event).and_then(|file| file.destination.as_deref())
+}
+
+fn extension(name: &str) -> &str {
+    match name.rfind('.') {
+        Some(index) if index > 0 => &name[index + 1..],
+        _ => "",
+    }
+}
+
+fn address_of(event: &Event) -> Option<&Address> {
+    match &event.body {
+        EventBody::Bind { bind: e }
+        | EventBody::Connect { connect: e }
+        | EventBody::Accept { accept: e } => Some(&e.addr),
+        _ => None,
+    }
+}
+
+fn is_public(ip: &str) -> bool {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => {
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.octets()[0] == 100 && v4.octets()[1] & 0xc0 == 64)
+        }
+        Ok(IpAddr::V6(v6)) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || first & 0xfe00 == 0xfc00
+                || first & 0xffc0 == 0xfe80)
+        }
+        Err(_) => false,
+    }
+}
+
+fn retval(event: &Event) -> Option<i64> {
+    Some(match &event.body {
+        EventBody::Exec { exec } => exec.retval,
+        EventBody::Fork { fork } => fork.retval,
+        EventBody::Open { open } => open.retval,
+        EventBody::Unlink { unlink } => unlink.retval,
+        EventBody::Rename { rename: e }
+        | EventBody::Rmdir { rmdir: e }
+        | EventBody::Link { link: e }
+        | EventBody::Symlink { symlink: e }
+        | EventBody::Utimes { utimes: e }
+        | EventBody::Chdir { chdir: e } => e.retval,
+        EventBody::Mkdir { mkdir: e } | EventBody::Chmod { chmod: e } => e.retval,
+        EventBody::Chown { chown } => chown.retval,
+        EventBody::Setuid { setuid } => setuid.retval,
+        EventBody::Setgid { setgid } => setgid.retval,
+        EventBody::Capset { capset } => capset.retval,
+        EventBody::LoadModule { load_module } => load_module.retval,
+        EventBody::UnloadModule { unload_module } => unload_module.retval,
+        EventBody::Mount { mount } => mount.retval,
+        EventBody::Umount { umount } => umount.retval,
+        EventBody::Bind { bind: e }
+        | EventBody::Connect { connect: e }
+        | EventBody::Accept { accept: e } => e.retval,
+        EventBody::Ptrace { ptrace } => ptrace.retval,
+        EventBody::Prctl { prctl } => prctl.retval,
+        EventBody::MemfdCreate { memfd_create } => memfd_create.retval,
+        EventBody::IoUring { io_uring } => io_uring.retval,
+        EventBody::Exit { .. } | EventBody::ForeignAbi { .. } | EventBody::Lost { .. } => {
+            return None
+        }
+    })
+}
+
+/// Event types whose `file` is the SECL `<type>.file`.
+const FILE_EVENTS: &[EventKind] = &[
+    EventKind::Open,
+    EventKind::Unlink,
+    EventKind::Rename,
+    EventKind::Mkdir,
+    EventKind::Rmdir,
+    EventKind::Chmod,
+    EventKind::Chown,
+    EventKind::Link,
+    EventKind::Symlink,
+    EventKind::Utimes,
+    EventKind::Chdir,
+    EventKind::LoadModule,
+    EventKind::Umount,
+];
+
+/// Event types with a `file.destination`.
+const DESTINATION_EVENTS: &[EventKind] = &[EventKind::Rename, EventKind::Link, EventKind::Symlink];
+
+/// Event types with an address.
+const SOCKET_EVENTS: &[EventKind] = &[EventKind::Bind, EventKind::Connect, EventKind::Accept];
+
+/// Fields shared by several event types, relative to `<type>.`.
+const SHARED_FIELDS: &[(&str, FieldType, &[EventKind], EventGetter)] = &[
+    ("file.path", FieldType::Path, FILE_EVENTS, |e| {
+        file_of(e).map(|f| text(&f.path))
+    }),
+    ("file.name", FieldType::Str, FILE_EVENTS, |e| {
+        file_of(e).map(|f| text(&f.name))
+    }),
+    ("file.extension", FieldType::Str, FILE_EVENTS, |e| {
+        file_of(e).map(|f| text(extension(&f.name)))
+    }),
+    (
+        "file.destination.path",
+        FieldType::Path,
+        DESTINATION_EVENTS,
+        |e| destination_of(e).map(|f| text(&f.path)),
+    ),
+    (
+        "file.destination.name",
+        FieldType::Str,
+        DESTINATION_EVENTS,
+        |e| destination_of(e).map(|f| text(&f.name)),
+    ),
+    ("addr.ip", FieldType::Ip, SOCKET_EVENTS, |e| {
+        address_of(e).map(|a| text(&a.ip))
+    }),
+    ("addr.port", FieldType::Int, SOCKET_EVENTS, |e| {
+        address_of(e).map(|a| int(a.port))
+    }),
+    ("addr.family", FieldType::Int, SOCKET_EVENTS, |e| {
+        address_of(e).map(|a| int(a.family))
+    }),
+    ("addr.path", FieldType::Path, SOCKET_EVENTS, |e| {
+        address_of(e).map(|a| text(&a.path))
+    }),
+    ("addr.is_public", FieldType::Bool, SOCKET_EVENTS, |e| {
+        address_of(e).map(|a| Value::Bool(is_public(&a.ip)))
+    }),
+];
+
+/// Fields of one event type, by full name.
+const EVENT_FIELDS: &[(&str, FieldType, EventKind, EventGetter)] = &[
+    (
+        "exec.envs",
+        FieldType::StrList,
+        EventKind::Exec,
+        |e| match &e.body {
+            EventBody::Exec { exec } => Some(Value::List(Cow::Owned(
+                exec.envp
+                    .iter()
+                    .map(|v| v.split('=').next().unwrap_or(v).to_string())
+                    .collect(),
+            ))),
+            _ => None,
+        },
+    ),
+    (
+        "exec.envp",
+        FieldType::StrList,
+        EventKind::Exec,
+        |e| match &e.body {
+            EventBody::Exec { exec } => Some(Value::List(Cow::Borrowed(&exec.envp))),
+            _ => None,
+        },
+    ),
+    (
+        "exec.is_procfs",
+        FieldType::Bool,
+        EventKind::Exec,
+        |e| match &e.body {
+            EventBody::Exec { exec } => Some(Value::Bool(exec.procfs)),
+            _ => None,
+        },
+    ),
+    (
+        "exit.cause",
+        FieldType::Int,
+        EventKind::Exit,
+        |e| match &e.body {
+            EventBody::Exit { exit } => Some(int(exit_cause(&exit.cause))),
+            _ => None,
+        },
+    ),
+    ("exit.code", FieldType::Int, EventKind::Exit, |e| {
+        match &e.body {
+            EventBody::Exit { exit } => Some(int(exit.code)),
+            _ => None,
+        }
+    }),
+    (
+        "fork.child_pid",
+        FieldType::Int,
+        EventKind::Fork,
+        |e| match &e.body {
+            EventBody::Fork { fork } => Some(int(fork.child_pid)),
+            _ => None,
+        },
+    ),
+    (
+        "fork.flags",
+        FieldType::Int,
+        EventKind::Fork,
+        |e| match &e.body {
+            EventBody::Fork { fork } => Some(Value::Int(fork.flags as i64)),
+            _ => None,
+        },
+    ),
+    (
+        "open.flags",
+        FieldType::Int,
+        EventKind::Open,
+        |e| match &e.body {
+            EventBody::Open { open } => Some(int(open.flags)),
+            _ => None,
+        },
+    ),
+    (
+        "open.file.destination.mode",
+        FieldType::Int,
+        EventKind::Open,
+        |e| match &e.body {
+            EventBody::Open { open } => Some(int(open.mode)),
+            _ => None,
+        },
+    ),
+    (
+        "unlink.flags",
+        FieldType::Int,
+        EventKind::Unlink,
+        |e| match &e.body {
+            EventBody::Unlink { unlink } => Some(int(unlink.flags)),
+            _ => None,
+        },
+    ),
+    (
+        "mkdir.file.destination.mode",
+        FieldType::Int,
+        EventKind::Mkdir,
+        |e| match &e.body {
+            EventBody::Mkdir { mkdir } => Some(int(mkdir.mode)),
+            _ => None,
+        },
+    ),
+    (
+        "chmod.file.destination.mode",
+        FieldType::Int,
+        EventKind::Chmod,
+        |e| match &e.body {
+            EventBody::Chmod { chmod } => Some(int(chmod.mode)),
+            _ => None,
+        },
+    ),
+    (
+        "chown.file.destination.uid",
+        FieldType::Int,
+        EventKind::Chown,
+        |e| match &e.body {
+            EventBody::Chown { chown } => Some(Value::Int(chown.uid)),
+            _ => None,
+        },
+    ),
+    (
+        "chown.file.destination.gid",
+        FieldType::Int,
+        EventKind::Chown,
+        |e| match &e.body {
+            EventBody::Chown { chown } => Some(Value::Int(chown.gid)),
+            _ => None,
+        },
+    ),
+    (
+        "setuid.uid",
+        FieldType::Int,
+        EventKind::Setuid,
+        |e| match &e.body {
+            EventBody::Setuid { setuid } => Some(Value::Int(setuid.uid)),
+            _ => None,
+        },
+    ),
+    (
+        "setuid.euid",
+        FieldType::Int,
+        EventKind::Setuid,
+        |e| match &e.body {
+            EventBody::Setuid { setuid } => Some(Value::Int(setuid.euid)),
+            _ => None,
+        },
+    ),
+    (
+        "setuid.fsuid",
+        FieldType::Int,
+        EventKind::Setuid,
+        |e| match &e.body {
+            EventBody::Setuid { setuid } => Some(Value::Int(setuid.fsuid)),
+            _ => None,
+        },
+    ),
+    (
+        "setgid.gid",
+        FieldType::Int,
+        EventKind::Setgid,
+        |e| match &e.body {
+            EventBody::Setgid { setgid } => Some(Value::Int(setgid.gid)),
+            _ => None,
+        },
+    ),
+    (
+        "setgid.egid",
+        FieldType::Int,
+        EventKind::Setgid,
+        |e| match &e.body {
+            EventBody::Setgid { setgid } => Some(Value::Int(setgid.egid)),
+            _ => None,
+        },
+    ),
+    (
+        "setgid.fsgid",
+        FieldType::Int,
+        EventKind::Setgid,
+        |e| match &e.body {
+            EventBody::Setgid { setgid } => Some(Value::Int(setgid.fsgid)),
+            _ => None,
+        },
+    ),
+    (
+        "capset.cap_effective",
+        FieldType::Int,
+        EventKind::Capset,
+        |e| match &e.body {
+            EventBody::Capset { capset } => Some(Value::Int(capset.cap_effective as i64)),
+            _ => None,
+        },
+    ),
+    (
+        "capset.cap_permitted",
+        FieldType::Int,
+        EventKind::Capset,
+        |e| match &e.body {
+            EventBody::Capset { capset } => Some(Value::Int(capset.cap_permitted as i64)),
+            _ => None,
+        },
+    ),
+    (
+        "load_module.name",
+        FieldType::Str,
+        EventKind::LoadModule,
+        |e| match &e.body {
+            EventBody::LoadModule { load_module } => Some(text(&load_module.name)),
+            _ => None,
+        },
+    ),
+    (
+        "load_module.args",
+        FieldType::Str,
+        EventKind::LoadModule,
+        |e| match &e.body {
+            EventBody::LoadModule { load_module } => Some(text(&load_module.args)),
+            _ => None,
+        },
+    ),
+    (
+        "load_module.loaded_from_memory",
+        FieldType::Bool,
+        EventKind::LoadModule,
+        |e| match &e.body {
+            EventBody::LoadModule { load_module } => {
+                Some(Value::Bool(load_module.loaded_from_memory))
+            }
+            _ => None,
+        },
+    ),
+    (
+        "unload_module.name",
+        FieldType::Str,
+        EventKind::UnloadModule,
+        |e| match &e.body {
+            EventBody::UnloadModule { unload_module } => Some(text(&unload_module.name)),
+            _ => None,
+        },
+    ),
+    (
+        "mount.mountpoint.path",
+        FieldType::Path,
+        EventKind::Mount,
+        |e| match &e.body {
+            EventBody::Mount { mount } => Some(text(&mount.mountpoint.path)),
+            _ => None,
+        },
+    ),
+    (
+        "mount.source.path",
+        FieldType::Path,
+        EventKind::Mount,
+        |e| match &e.body {
+            EventBody::Mount { mount } => Some(text(&mount.source.path)),
+            _ => None,
+        },
+    ),
+    (
+        "mount.fs_type",
+        FieldType::Str,
+        EventKind::Mount,
+        |e| match &e.body {
+            EventBody::Mount { mount } => Some(text(&mount.fs_type)),
+            _ => None,
+        },
+    ),
+    (
+        "mount.flags",
+        FieldType::Int,
+        EventKind::Mount,
+        |e| match &e.body {
+            EventBody::Mount { mount } => Some(Value::Int(mount.flags as i64)),
+            _ => None,
+        },
+    ),
+    (
+        "ptrace.request",
+        FieldType::Int,
+        EventKind::Ptrace,
+        |e| match &e.body {
+            EventBody::Ptrace { ptrace } => Some(int(ptrace.request)),
+            _ => None,
+        },
+    ),
+    (
+        "ptrace.tracee.pid",
+        FieldType::Int,
+        EventKind::Ptrace,
+        |e| match &e.body {
+            EventBody::Ptrace { ptrace } => Some(int(ptrace.tracee.pid)),
+            _ => None,
+        },
+    ),
+    (
+        "ptrace.tracee.file.path",
+        FieldType::Path,
+        EventKind::Ptrace,
+        |e| match &e.body {
+            EventBody::Ptrace { ptrace } => Some(text(&ptrace.tracee.file.path)),
+            _ => None,
+        },
+    ),
+    (
+        "ptrace.tracee.file.name",
+        FieldType::Str,
+        EventKind::Ptrace,
+        |e| match &e.body {
+            EventBody::Ptrace { ptrace } => Some(text(&ptrace.tracee.file.name)),
+            _ => None,
+        },
+    ),
+    (
+        "prctl.option",
+        FieldType::Int,
+        EventKind::Prctl,
+        |e| match &e.body {
+            EventBody::Prctl { prctl } => Some(int(prctl.option)),
+            _ => None,
+        },
+    ),
+    (
+        "prctl.new_name",
+        FieldType::Str,
+        EventKind::Prctl,
+        |e| match &e.body {
+            EventBody::Prctl { prctl } => Some(text(&prctl.new_name)),
+            _ => None,
+        },
+    ),
+    (
+        "memfd_create.name",
+        FieldType::Str,
+        EventKind::MemfdCreate,
+        |e| match &e.body {
+            EventBody::MemfdCreate { memfd_create } => Some(text(&memfd_create.name)),
+            _ => None,
+        },
+    ),
+    (
+        "memfd_create.flags",
+        FieldType::Int,
+        EventKind::MemfdCreate,
+        |e| match &e.body {
+            EventBody::MemfdCreate { memfd_create } => Some(int(memfd_create.flags)),
+            _ => None,
+        },
+    ),
+    (
+        "io_uring.entries",
+        FieldType::Int,
+        EventKind::IoUring,
+        |e| match &e.body {
+            EventBody::IoUring { io_uring } => Some(int(io_uring.entries)),
+            _ => None,
+        },
+    ),
+    (
+        "io_uring.flags",
+        FieldType::Int,
+        EventKind::IoUring,
+        |e| match &e.body {
+            EventBody::IoUring { io_uring } => Some(int(io_uring.flags)),
+            _ => None,
+        },
+    ),
+    (
+        "foreign_abi.abi",
+        FieldType::Str,
+        EventKind::ForeignAbi,
+        |e| match &e.body {
+            EventBody::ForeignAbi { foreign_abi } => Some(text(&foreign_abi.abi)),
+            _ => None,
+        },
+    ),
+    (
+        "foreign_abi.syscall",
+        FieldType::Str,
+        EventKind::ForeignAbi,
+        |e| match &e.body {
+            EventBody::ForeignAbi { foreign_abi } => Some(text(&foreign_abi.syscall)),
+            _ => None,
+        },
+    ),
+    (
+        "foreign_abi.syscall_nr",
+        FieldType::Int,
+        EventKind::ForeignAbi,
+        |e| match &e.body {
+            EventBody::ForeignAbi { foreign_abi } => {
+                Some(Value::Int(foreign_abi.syscall_nr as i64))
+            }
+            _ => None,
+        },
+    ),
+    (
+        "lost.count",
+        FieldType::Int,
+        EventKind::Lost,
+        |e| match &e.body {
+            EventBody::Lost { lost } => Some(Value::Int(lost.count as i64)),
+            _ => None,
+        },
+    ),
+];
+
+/// Maps the exit cause to SECL's numbering (`EXITED` 0, `COREDUMPED` 1, `SIGNALED` 2).
+fn exit_cause(cause: &str) -> i64 {
+    match cause {
+        "COREDUMPED" => 1,
+        "SIGNALED" => 2,
+        _ => 0,
+    }
+}
+
+/// Every event type carries `<type>.retval`, except exit, foreign_abi and lost.
+fn has_retval(kind: EventKind) -> bool {
+    !matches!(
+        kind,
+        EventKind::Exit | EventKind::ForeignAbi | EventKind::Lost
+    )
+}
+
+/// Resolves a field name; `None` when sentrace does not produce it.
+pub fn resolve(name: &str) -> Option<ResolvedField> {
+    if let Some(found) = resolve_process(name) {
+        return Some(found);
+    }
+    if name == "container.id" {
+        let getter: ProcessGetter = |p| text(&p.container.id);
+        let accessor = Accessor::Process(ProcessScope::Current, getter);
+        return Some(ResolvedField {
+            field_type: FieldType::Str,
+            event: None,
+            accessor,
+        });
+    }
+    if name == "event.origin" {
+        // sentrace is an eBPF-less source, like Datadog's ptrace mode.
+        let getter: EventGetter = |_| Some(Value::Str(Cow::Borrowed("ebpfless")));
+        return Some(ResolvedField {
+            field_type: FieldType::Str,
+            event: None,
+            accessor: Accessor::Event(getter),
+        });
+    }
+    let (prefix, rest) = name.split_once('.')?;
+    let kind = EventKind::from_name(prefix)?;
+    if let Some((_, field_type, _, getter)) = EVENT_FIELDS.iter().find(|row| row.0 == name) {
+        return Some(ResolvedField {
+            field_type: *field_type,
+            event: Some(kind),
+            accessor: Accessor::Event(*getter),
+        });
+    }
+    if let Some((_, field_type, _, getter)) = SHARED_FIELDS
+        .iter()
+        .find(|row| row.0 == rest && row.2.contains(&kind))
+    {
+        return Some(ResolvedField {
+            field_type: *field_type,
+            event: Some(kind),
+            accessor: Accessor::Event(*getter),
+        });
+    }
+    if rest == "retval" && has_retval(kind) {
+        let getter: EventGetter = |e| retval(e).map(Value::Int);
+        return Some(ResolvedField {
+            field_type: FieldType::Int,
+            event: Some(kind),
+            accessor: Accessor::Event(getter),
+        });
+    }
+    if matches!(kind, EventKind::Exec | EventKind::Exit) {
+        let (_, field_type, getter) = PROCESS_FIELDS.iter().find(|row| row.0 == rest)?;
+        let accessor = Accessor::Process(ProcessScope::Current, *getter);
+        return Some(ResolvedField {
+            field_type: *field_type,
+            event: Some(kind),
+            accessor,
+        });
+    }
+    None
+}
+
+fn resolve_process(name: &str) -> Option<ResolvedField> {
+    let rest = name.strip_prefix("process.")?;
+    if rest == "ancestors.length" {
+        return Some(ResolvedField {
+            field_type: FieldType::Int,
+            event: None,
+            accessor: Accessor::AncestorCount,
+        });
+    }
+    let (scope, rest) = if let Some(rest) = rest.strip_prefix("parent.") {
+        (ProcessScope::Parent, rest)
+    } else if let Some(rest) = rest.strip_prefix("ancestors.") {
+        (ProcessScope::Ancestors, rest)
+    } else {
+        (ProcessScope::Current, rest)
+    };
+    let (_, field_type, getter) = PROCESS_FIELDS.iter().find(|row| row.0 == rest)?;
+    Some(ResolvedField {
+        field_type: *field_type,
+        event: None,
+        accessor: Accessor::Process(scope, *getter),
+    })
+}
+
+/// Lists every field sentrace can evaluate, sorted by name.
+pub fn field_table() -> Vec<FieldInfo> {
+    let mut rows = Vec::new();
+    let mut push = |name: String, field_type: FieldType, events: String| {
+        rows.push(FieldInfo {
+            name,
+            field_type: field_type.as_str(),
+            events,
+        });
+    };
+    for (suffix, field_type, _) in PROCESS_FIELDS {
+        for prefix in ["process", "process.parent", "process.ancestors"] {
+            push(format!("{prefix}.{suffix}"), *field_type, "*".into());
+        }
+        for kind in [EventKind::Exec, EventKind::Exit] {
+            push(format!("{kind}.{suffix}"), *field_type, kind.to_string());
+        }
+    }
+    push(
+        "process.ancestors.length".into(),
+        FieldType::Int,
+        "*".into(),
+    );
+    push("event.origin".into(), FieldType::Str, "*".into());
+    push("container.id".into(), FieldType::Str, "*".into());
+    for (name, field_type, kind, _) in EVENT_FIELDS {
+        push(name.to_string(), *field_type, kind.to_string());
+    }
+    for (suffix, field_type, kinds, _) in SHARED_FIELDS {
+        for kind in kinds.iter() {
+            push(format!("{kind}.{suffix}"), *field_type, kind.to_string());
+        }
+    }
+    for kind in EventKind::ALL.into_iter().filter(|kind| has_retval(*kind)) {
+        push(format!("{kind}.retval"), FieldType::Int, kind.to_string());
+    }
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_field_resolves() {
+        for row in field_table() {
+            let resolved =
+                resolve(&row.name).unwrap_or_else(|| panic!("{} does not resolve", row.name));
+            assert_eq!(resolved.field_type.as_str(), row.field_type, "{}", row.name);
+        }
+    }
+
+    #[test]
+    fn unknown_fields_do_not_resolve() {
+        for name in [
+            "dns.question.name",
+            "process.is_kworker",
+            "open.file.inode",
+            "exec",
+            "open.retval.x",
+        ] {
+            assert!(resolve(name).is_none(), "{name}");
+        }
+    }
+
+    #[test]
+    fn flags_and_options_from_argv() {
+        let argv: Vec<String> = ["nc", "-lvp", "--exec=/bin/sh", "--verbose", "x"]
+            .map(String::from)
+            .to_vec();
+        let Value::List(flags) = arg_flags(&argv, false) else {
+            panic!("not a list")
+        };
+        assert_eq!(flags.as_ref(), ["l", "v", "p", "verbose"]);
+        let Value::List(options) = arg_flags(&argv, true) else {
+            panic!("not a list")
+        };
+        assert_eq!(options.as_ref(), ["l", "exec", "verbose"]);
+    }
+
+    #[test]
+    fn public_addresses() {
+        assert!(is_public("8.8.8.8"));
+        assert!(!is_public("10.1.2.3"));
+        assert!(!is_public("169.254.169.254"));
+        assert!(!is_public("::1"));
+        assert!(is_public("2001:4860::1"));
+    }
+}

@@ -1,0 +1,239 @@
+//! Globs and IP ranges, prepared once at load time.
+//!
+//! In a path field `*` matches within one path component and `**` matches
+//! across `/`; in any other field `*` matches any text. A glob is translated
+//! to an anchored regular expression, and every glob of one `in [...]` list
+//! shares one expression, so that matching a value against the whole list is
+//! a single automaton pass.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use regex::Regex;
+
+/// Translates a SECL glob to an anchored regular expression body.
+pub fn glob_to_regex(pattern: &str, path: bool) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '*' {
+            out.push_str(&regex::escape(c.encode_utf8(&mut [0; 4])));
+            continue;
+        }
+        let double = chars.peek() == Some(&'*');
+        if double {
+            while chars.peek() == Some(&'*') {
+                chars.next();
+            }
+        }
+        if path && !double {
+            out.push_str("[^/]*");
+        } else {
+            out.push_str(".*");
+        }
+    }
+    out
+}
+
+/// A set of strings and globs, matched as a whole.
+#[derive(Debug, Clone)]
+pub struct StrSet {
+    exact: HashSet<String>,
+    /// The single exact value when the set holds one, compared without hashing.
+    single: Option<String>,
+    patterns: Option<Regex>,
+}
+
+impl StrSet {
+    /// Builds the set; fails when a regular expression is invalid.
+    pub fn new(
+        exact: Vec<String>,
+        globs: &[String],
+        regexes: &[String],
+        path: bool,
+    ) -> Result<StrSet, String> {
+        let mut alternatives: Vec<String> =
+            globs.iter().map(|glob| glob_to_regex(glob, path)).collect();
+        alternatives.extend(regexes.iter().map(|regex| format!("(?:{regex})")));
+        let patterns = if alternatives.is_empty() {
+            None
+        } else {
+            let text = if regexes.is_empty() {
+                format!("^(?:{})$", alternatives.join("|"))
+            } else {
+                // Regular expressions are searched, not anchored, as in SECL;
+                // globs keep their own anchors.
+                let anchored: Vec<String> = alternatives
+                    .iter()
+                    .enumerate()
+                    .map(|(index, alt)| {
+                        if index < globs.len() {
+                            format!("^{alt}$")
+                        } else {
+                            alt.clone()
+                        }
+                    })
+                    .collect();
+                anchored.join("|")
+            };
+            let regex = regex::RegexBuilder::new(&text)
+                .size_limit(32 << 20)
+                .build()
+                .map_err(|error| error.to_string())?;
+            Some(regex)
+        };
+        let single = if exact.len() == 1 {
+            exact.first().cloned()
+        } else {
+            None
+        };
+        Ok(StrSet {
+            exact: exact.into_iter().collect(),
+            single,
+            patterns,
+        })
+    }
+
+    /// Returns true when `value` equals one of the strings or matches a glob.
+    pub fn contains(&self, value: &str) -> bool {
+        let exact = match &self.single {
+            Some(single) => single == value,
+            None => !self.exact.is_empty() && self.exact.contains(value),
+        };
+        exact
+            || self
+                .patterns
+                .as_ref()
+                .is_some_and(|regex| regex.is_match(value))
+    }
+}
+
+/// An IP address range (`10.0.0.0/8`, `::1/128`); a bare address is a /32 or /128.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+/// Parses an address or CIDR range.
+pub fn parse_cidr(text: &str) -> Option<Cidr> {
+    let (address, prefix) = match text.split_once('/') {
+        Some((address, prefix)) => (address, Some(prefix.parse::<u8>().ok()?)),
+        None => (text, None),
+    };
+    let network: IpAddr = address.parse().ok()?;
+    let max = if network.is_ipv4() { 32 } else { 128 };
+    let prefix = prefix.unwrap_or(max);
+    (prefix <= max).then_some(Cidr { network, prefix })
+}
+
+impl Cidr {
+    /// Returns true when `address` lies in the range.
+    pub fn contains(&self, address: IpAddr) -> bool {
+        match (self.network, address) {
+            (IpAddr::V4(network), IpAddr::V4(address)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(network) & mask == u32::from(address) & mask
+            }
+            (IpAddr::V6(network), IpAddr::V6(address)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(network) & mask == u128::from(address) & mask
+            }
+            (IpAddr::V4(_), IpAddr::V6(address)) => address
+                .to_ipv4_mapped()
+                .is_some_and(|mapped| self.contains(IpAddr::V4(mapped))),
+            (IpAddr::V6(_), IpAddr::V4(_)) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn glob_matches(glob: &str, path: bool, value: &str) -> bool {
+        StrSet::new(Vec::new(), &[glob.to_string()], &[], path)
+            .unwrap()
+            .contains(value)
+    }
+
+    #[test]
+    fn glob_table() {
+        let cases = [
+            ("/etc/*", true, "/etc/passwd", true),
+            ("/etc/*", true, "/etc/ssh/sshd_config", false),
+            ("/etc/**", true, "/etc/ssh/sshd_config", true),
+            ("/home/*/.ssh/id_rsa", true, "/home/alice/.ssh/id_rsa", true),
+            ("/home/*/.ssh/id_rsa", true, "/home/a/b/.ssh/id_rsa", false),
+            ("*id_rsa*", false, "/root/.ssh/id_rsa.pub", true),
+            ("*id_rsa*", true, "/root/.ssh/id_rsa.pub", false),
+            ("*.minexmr.com", false, "pool.minexmr.com", true),
+            ("*.minexmr.com", false, "minexmr.com", false),
+            ("/usr/bin/*", true, "/usr/bin/", true),
+            ("a.b", false, "axb", false),
+            (
+                "/var/run/secrets/**/token",
+                true,
+                "/var/run/secrets/x/y/token",
+                true,
+            ),
+            ("(x)+", false, "(x)+", true),
+        ];
+        for (glob, path, value, expected) in cases {
+            assert_eq!(
+                glob_matches(glob, path, value),
+                expected,
+                "{glob} on {value} (path {path})"
+            );
+        }
+    }
+
+    #[test]
+    fn set_mixes_exact_and_globs() {
+        let set = StrSet::new(
+            vec!["sh".into(), "bash".into()],
+            &["*sh".into()],
+            &[],
+            false,
+        )
+        .unwrap();
+        assert!(set.contains("bash"));
+        assert!(set.contains("zsh"));
+        assert!(!set.contains("python"));
+    }
+
+    #[test]
+    fn regexes_are_searched() {
+        let set = StrSet::new(Vec::new(), &[], &["xmr.g".into()], false).unwrap();
+        assert!(set.contains("run-xmrig-now"));
+        assert!(StrSet::new(Vec::new(), &[], &["(".into()], false).is_err());
+    }
+
+    #[test]
+    fn cidr_table() {
+        let cases = [
+            ("169.254.169.254/32", "169.254.169.254", true),
+            ("169.254.169.254", "169.254.169.253", false),
+            ("10.0.0.0/8", "10.200.1.1", true),
+            ("10.0.0.0/8", "11.0.0.1", false),
+            ("0.0.0.0/0", "8.8.8.8", true),
+            ("fd00::/8", "fd00::1", true),
+            ("fd00::/8", "fe80::1", false),
+            ("127.0.0.0/8", "::ffff:127.0.0.1", true),
+        ];
+        for (range, address, expected) in cases {
+            let cidr = parse_cidr(range).unwrap();
+            assert_eq!(
+                cidr.contains(address.parse().unwrap()),
+                expected,
+                "{address} in {range}"
+            );
+        }
+        assert!(parse_cidr("10.0.0.0/33").is_none());
+        assert!(parse_cidr("1.2.3").is_none());
+    }
+}

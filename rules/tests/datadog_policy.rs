@@ -1,0 +1,48 @@
+//! Loads Datadog's public default policy unchanged.
+
+use std::path::PathBuf;
+
+use sentrace_rules::{Policy, RuleStatus};
+
+fn datadog_policy() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/rulesets/datadog_default.policy"
+    ))
+}
+
+#[test]
+fn datadog_policy_loads_without_errors() {
+    let (policy, report) = Policy::load_files(&[datadog_policy()]).unwrap();
+    let errors: Vec<String> = report
+        .rules
+        .iter()
+        .filter(|rule| rule.status == RuleStatus::Error)
+        .map(|rule| format!("{}: {}", rule.id, rule.reason.clone().unwrap_or_default()))
+        .collect();
+    assert!(errors.is_empty(), "rules in error:\n{}", errors.join("\n"));
+    let summary = report.summary();
+    assert!(
+        summary.active >= 100,
+        "only {} active rules",
+        summary.active
+    );
+    assert!(!policy.event_types().is_empty());
+}
+
+#[test]
+fn unsupported_reasons_name_what_is_missing() {
+    let (_, report) = Policy::load_files(&[datadog_policy()]).unwrap();
+    for rule in report
+        .rules
+        .iter()
+        .filter(|rule| rule.status == RuleStatus::Unsupported)
+    {
+        let reason = rule.reason.as_deref().unwrap_or_default();
+        let names_something = reason.contains("field ")
+            || reason.contains("event type ")
+            || reason.contains("variable scope ")
+            || reason.contains("scope ");
+        assert!(names_something, "{}: {reason}", rule.id);
+    }
+}
