@@ -341,7 +341,7 @@ def peak_rss_kib(pid):
 
 
 def measure_tracer_rss(bench):
-    """Peak RSS of `sentrace trace` while its workload runs the exec loop."""
+    """Peak RSS of `sentrace trace` while its workload runs cat 200 times."""
     command = bench.wrap("trace", ["sh", "-c", "for i in $(seq 200); do cat /etc/hostname; done"])
     tracer = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
