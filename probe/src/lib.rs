@@ -1,1 +1,32 @@
-//! The sentrace probe.
+//! The sentrace probe: it accepts tracer connections, keeps a session and a
+//! process tree per tracer, evaluates rules on every event, sends alerts to
+//! sinks and actions back to tracers, and serves metrics.
+//!
+//! [`ProbeHandle::start`] runs a probe on its own runtime thread, for
+//! `sentrace probe` and for the probe embedded in `sentrace run`. The rules
+//! come in through the [`RuleSet`] trait; [`policy`] adapts the rule
+//! engine's policies to it.
+//!
+//! # Limitations
+//!
+//! - Exactly-once processing of events holds across tracer reconnects and a
+//!   graceful probe restart (SIGTERM: every processed batch is acknowledged
+//!   first). After a probe crash, events processed but not yet acknowledged
+//!   are processed again by the next probe.
+//! - Sessions live in memory; a restarted probe starts with empty process
+//!   trees, filled again by each tracer's snapshot on reconnect.
+
+pub mod alert;
+pub mod metrics;
+mod ratelimit;
+pub mod ruleset;
+pub mod server;
+pub mod session;
+pub mod sinks;
+pub mod tree;
+
+pub use alert::{Alert, SessionInfo};
+pub use metrics::Metrics;
+pub use ruleset::{NoRules, RuleAction, RuleMatch, RuleSet, SessionRuleState, SharedRules};
+pub use server::{ProbeConfig, ProbeError, ProbeHandle, DEFAULT_SESSION_RATE};
+pub use sinks::{Format, SinkError, SinkSpec};
