@@ -113,6 +113,7 @@ struct Compiler<'a> {
     event: Option<(EventKind, String)>,
     uses_retval: bool,
     uses_context: bool,
+    iterates: bool,
     macro_depth: usize,
 }
 
@@ -123,9 +124,13 @@ pub(crate) fn compile(expr: &Expr, scope: &Scope) -> Result<Compiled, CompileErr
         event: None,
         uses_retval: false,
         uses_context: false,
+        iterates: false,
         macro_depth: 0,
     };
-    let predicate = compiler.predicate(expr)?;
+    let mut predicate = compiler.predicate(expr)?;
+    if compiler.iterates {
+        predicate = Predicate::AnyAncestor(Box::new(predicate));
+    }
     Ok(Compiled {
         predicate,
         event: compiler.event.map_or(EventKind::Exec, |(kind, _)| kind),
@@ -144,6 +149,7 @@ pub(crate) fn compile_value(
         event: None,
         uses_retval: false,
         uses_context: false,
+        iterates: false,
         macro_depth: 0,
     };
     compiler.operand(expr)
@@ -451,6 +457,10 @@ impl<'a> Compiler<'a> {
                 | Accessor::AncestorCount
         ) {
             self.uses_context = true;
+        }
+        if matches!(accessor, Accessor::Process(ProcessScope::Bound, _)) {
+            self.uses_context = true;
+            self.iterates = true;
         }
         let Some(kind) = event else {
             return Ok(());

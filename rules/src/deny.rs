@@ -49,6 +49,7 @@ impl DenyPolicy {
             event,
             ancestors: &[],
             variables: &self.variables,
+            bound: None,
         };
         self.by_kind[event.kind() as usize]
             .iter()

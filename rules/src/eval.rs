@@ -19,6 +19,9 @@ pub(crate) struct Context<'a> {
     pub event: &'a Event,
     pub ancestors: &'a [Process],
     pub variables: &'a Variables,
+    /// The ancestor bound to `process.ancestors[A]` while evaluating
+    /// [`Predicate::AnyAncestor`].
+    pub bound: Option<&'a Process>,
 }
 
 /// A reference to a variable, resolved at compile time.
@@ -78,6 +81,9 @@ pub(crate) enum Predicate {
     Compare(Box<Comparison>),
     /// A boolean field or variable used alone.
     Truthy(Operand),
+    /// True when the inner predicate holds with `process.ancestors[A]`
+    /// bound to some ancestor.
+    AnyAncestor(Box<Predicate>),
 }
 
 impl Predicate {
@@ -92,6 +98,13 @@ impl Predicate {
             Predicate::Truthy(operand) => {
                 operand.any_value(context, &mut |value| matches!(value, Value::Bool(true)))
             }
+            Predicate::AnyAncestor(inner) => context.ancestors.iter().any(|ancestor| {
+                let bound = Context {
+                    bound: Some(ancestor),
+                    ..*context
+                };
+                inner.eval(&bound)
+            }),
         }
     }
 
@@ -100,6 +113,7 @@ impl Predicate {
         match self {
             Predicate::And(items) | Predicate::Or(items) => items.iter().map(Predicate::cost).sum(),
             Predicate::Not(inner) => inner.cost(),
+            Predicate::AnyAncestor(inner) => inner.cost() * 20,
             Predicate::Const(_) => 0,
             Predicate::Truthy(operand) => operand.cost(),
             Predicate::Compare(comparison) => {
@@ -137,7 +151,9 @@ impl Comparison {
 impl Operand {
     fn cost(&self) -> u32 {
         match self {
-            Operand::Field(Accessor::Process(ProcessScope::Ancestors, _)) => 20,
+            Operand::Field(Accessor::Process(ProcessScope::Ancestors | ProcessScope::Bound, _)) => {
+                20
+            }
             Operand::Field(_) | Operand::Int(_) | Operand::Str(_) | Operand::Bool(_) => 1,
             Operand::Length(inner) => inner.cost(),
             Operand::Variable(_) | Operand::Concat(_) | Operand::UniqueId => 5,
@@ -249,6 +265,9 @@ fn field_value<'a>(accessor: &Accessor, context: &Context<'a>) -> Option<Value<'
         }
         Accessor::Process(ProcessScope::Ancestors, getter) => {
             context.ancestors.first().map(|first| getter(first))
+        }
+        Accessor::Process(ProcessScope::Bound, getter) => {
+            context.bound.map(|process| getter(process))
         }
         Accessor::Event(getter) => getter(context.event),
         Accessor::AncestorCount => Some(Value::Int(context.ancestors.len() as i64)),

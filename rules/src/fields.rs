@@ -72,6 +72,9 @@ pub enum ProcessScope {
     Parent,
     /// Any ancestor (`process.ancestors.*`).
     Ancestors,
+    /// The ancestor bound to an iterator variable (`process.ancestors[A].*`):
+    /// every field with the same variable reads the same ancestor.
+    Bound,
 }
 
 /// How a field is read, resolved at compile time.
@@ -856,7 +859,9 @@ fn resolve_process(name: &str) -> Option<ResolvedField> {
             accessor: Accessor::AncestorCount,
         });
     }
-    let (scope, rest) = if let Some(rest) = rest.strip_prefix("parent.") {
+    let (scope, rest) = if let Some(rest) = bound_suffix(rest) {
+        (ProcessScope::Bound, rest)
+    } else if let Some(rest) = rest.strip_prefix("parent.") {
         (ProcessScope::Parent, rest)
     } else if let Some(rest) = rest.strip_prefix("ancestors.") {
         (ProcessScope::Ancestors, rest)
@@ -869,6 +874,13 @@ fn resolve_process(name: &str) -> Option<ResolvedField> {
         event: None,
         accessor: Accessor::Process(scope, *getter),
     })
+}
+
+/// Returns the field after `ancestors[X].`.
+fn bound_suffix(rest: &str) -> Option<&str> {
+    let inner = rest.strip_prefix("ancestors[")?;
+    let (_, after) = inner.split_once("].")?;
+    Some(after)
 }
 
 /// Lists every field sentrace can evaluate, sorted by name.

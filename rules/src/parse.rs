@@ -164,9 +164,7 @@ impl<'a> Lexer<'a> {
         } else if first.is_ascii_digit() || trimmed.starts_with("::") {
             self.number(start)?
         } else if first.is_ascii_alphabetic() || first == '_' {
-            let length = trimmed
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-                .unwrap_or(trimmed.len());
+            let length = identifier_length(trimmed);
             self.position += length;
             Token::Ident(trimmed[..length].trim_end_matches('.').to_string())
         } else if let Some(punct) = PUNCTUATION.iter().find(|p| trimmed.starts_with(**p)) {
@@ -294,6 +292,27 @@ impl<'a> Lexer<'a> {
             .map(Token::Number)
             .ok_or_else(|| ParseError::new(format!("duration '{word}' is too large"), span))
     }
+}
+
+/// Returns the length of an identifier, including iterator variables such as
+/// `process.ancestors[A].comm`.
+fn identifier_length(text: &str) -> usize {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    let mut length = text.find(|c: char| !is_name(c)).unwrap_or(text.len());
+    while let Some(rest) = text[length..].strip_prefix('[') {
+        let Some(close) = rest.find(']') else { break };
+        let variable = &rest[..close];
+        let after = &rest[close + 1..];
+        if variable.is_empty()
+            || !variable.chars().all(|c| c.is_ascii_alphanumeric())
+            || !after.starts_with('.')
+        {
+            break;
+        }
+        let tail = after.find(|c: char| !is_name(c)).unwrap_or(after.len());
+        length += close + 2 + tail;
+    }
+    length
 }
 
 fn parse_integer(word: &str) -> Option<i64> {
@@ -621,6 +640,14 @@ mod tests {
             ("a not 1", "error 6..7: expected 'in' after 'not'"),
             ("a == [1 2]", "error 8..9: expected ',' or ']' in list"),
             ("a == 12q", "error 5..8: invalid number '12q'"),
+            (
+                "p.ancestors[A].comm == \"x\"",
+                "(p.ancestors[A].comm Eq \"x\")",
+            ),
+            (
+                "a[0] == 1",
+                "error 1..2: unexpected token, expected an operator or the end",
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(shape(text), expected, "parsing {text:?}");

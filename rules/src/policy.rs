@@ -153,6 +153,7 @@ impl Policy {
                 event,
                 ancestors,
                 variables,
+                bound: None,
             };
             if !rule.predicate.eval(&context) {
                 continue;
@@ -202,6 +203,7 @@ fn apply_set(set: &SetAction, event: &Event, ancestors: &[Process], variables: &
             event,
             ancestors,
             variables,
+            bound: None,
         };
         if let Some(filter) = &set.filter {
             if !filter.eval(&context) {
