@@ -18,6 +18,7 @@
 
 pub mod alert;
 pub mod metrics;
+pub mod policy;
 mod ratelimit;
 pub mod ruleset;
 pub mod server;
@@ -27,6 +28,7 @@ pub mod tree;
 
 pub use alert::{Alert, SessionInfo};
 pub use metrics::Metrics;
+pub use policy::{load_policy, PolicyError, PolicyRules};
 pub use ruleset::{NoRules, RuleAction, RuleMatch, RuleSet, SessionRuleState, SharedRules};
 pub use server::{ProbeConfig, ProbeError, ProbeHandle, DEFAULT_SESSION_RATE};
 pub use sinks::{Format, SinkError, SinkSpec};

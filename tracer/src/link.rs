@@ -31,6 +31,8 @@ mod gate;
 pub mod procscan;
 mod sender;
 
+pub use gate::DenyGate;
+
 /// Default time to wait for the probe before starting the workload.
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -1,10 +1,154 @@
-//! `sentrace probe`.
+//! `sentrace probe`: receive events from tracers, evaluate the policy, raise
+//! alerts and send actions, until SIGTERM or SIGINT. SIGHUP, or a change to
+//! a policy file, reloads the policy; a policy with errors is logged and the
+//! running one stays.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use probe::{load_policy, ProbeConfig, ProbeHandle, SharedRules, SinkSpec, DEFAULT_SESSION_RATE};
+use tokio::signal::unix::{signal, SignalKind};
+
+/// How often policy files are checked for changes.
+const POLICY_POLL: Duration = Duration::from_secs(2);
 
 /// Arguments of `sentrace probe`.
 #[derive(Debug, clap::Args)]
-pub struct ProbeArgs {}
+pub struct ProbeArgs {
+    /// Address to listen on for tracers.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5678")]
+    pub listen: String,
+    /// Policy file to load (repeatable); default: the built-in policy.
+    #[arg(long = "policy", value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+    /// Where alerts go (repeatable): stdout, file:PATH, http://URL or https://URL.
+    #[arg(long = "alerts", value_name = "SINK", default_value = "stdout")]
+    pub alerts: Vec<SinkSpec>,
+    /// Address of the HTTP server for GET /metrics and GET /healthz.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+    /// File that contains the token tracers must send.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// Events per second processed for each tracer session at most.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SESSION_RATE)]
+    pub session_rate: u64,
+    /// Log each session and action at debug level.
+    #[arg(long)]
+    pub verbose: bool,
+}
 
-/// Runs `sentrace probe`.
-pub fn run(_args: ProbeArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("sentrace probe is not available in this build")
+/// Runs `sentrace probe` until a termination signal.
+pub fn run(args: ProbeArgs) -> anyhow::Result<u8> {
+    init_logging(if args.verbose { "debug" } else { "info" });
+    let (rules, report) = load_policy(&args.policies).context("policy not loaded")?;
+    let summary = report.summary();
+    tracing::info!(
+        active = summary.active,
+        unsupported = summary.unsupported,
+        "policy loaded"
+    );
+
+    let token = match &args.token_file {
+        Some(path) => Some(read_token(path)?),
+        None => None,
+    };
+    let config = ProbeConfig {
+        listen: args.listen.clone(),
+        token,
+        sinks: args.alerts.clone(),
+        metrics_addr: args.metrics_addr.clone(),
+        session_rate: args.session_rate,
+    };
+    let shared_rules = SharedRules::new(rules);
+    let handle = ProbeHandle::start(config, shared_rules.clone())?;
+    eprintln!("sentrace probe: listening on {}", handle.local_addr());
+    if let Some(addr) = handle.metrics_addr() {
+        eprintln!("sentrace probe: metrics on http://{addr}/metrics");
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(wait_for_signals(&args.policies, &shared_rules))?;
+    tracing::info!("probe stopping");
+    handle.shutdown();
+    Ok(0)
+}
+
+/// Reads a token file, without its trailing newline.
+pub(crate) fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let token = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read token file {}", path.display()))?;
+    let token = token.trim().to_string();
+    anyhow::ensure!(!token.is_empty(), "token file {} is empty", path.display());
+    Ok(token)
+}
+
+/// Waits for SIGTERM or SIGINT, reloading the policy on SIGHUP and when a
+/// policy file's modification time changes.
+async fn wait_for_signals(paths: &[PathBuf], rules: &SharedRules) -> anyhow::Result<()> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut poll = tokio::time::interval(POLICY_POLL);
+    let mut stamps = modification_times(paths);
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP received; reloading the policy");
+                reload(paths, rules);
+                stamps = modification_times(paths);
+            }
+            _ = poll.tick() => {
+                let current = modification_times(paths);
+                if current != stamps {
+                    tracing::info!("policy file changed; reloading the policy");
+                    stamps = current;
+                    reload(paths, rules);
+                }
+            }
+        }
+    }
+}
+
+fn modification_times(paths: &[PathBuf]) -> Vec<Option<SystemTime>> {
+    paths
+        .iter()
+        .map(|path| {
+            std::fs::metadata(path)
+                .and_then(|metadata| metadata.modified())
+                .ok()
+        })
+        .collect()
+}
+
+fn reload(paths: &[PathBuf], rules: &SharedRules) {
+    match load_policy(paths) {
+        Ok((new_rules, report)) => {
+            let summary = report.summary();
+            rules.replace(new_rules);
+            tracing::info!(
+                active = summary.active,
+                unsupported = summary.unsupported,
+                "policy reloaded"
+            );
+        }
+        Err(error) => {
+            tracing::error!("policy reload failed; the previous policy stays active: {error}")
+        }
+    }
+}
+
+/// Sends logs to stderr; `SENTRACE_LOG` overrides the level.
+pub(crate) fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SENTRACE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

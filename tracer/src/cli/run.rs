@@ -1,10 +1,90 @@
-//! `sentrace run`.
+//! `sentrace run`: trace a command with a probe embedded in the same process
+//! and print alerts on stderr. The probe listens on an ephemeral loopback
+//! port and the command is traced by `sentrace trace` through the same link
+//! a remote probe uses, so both paths run the same code.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use probe::{
+    load_policy, Format, ProbeConfig, ProbeHandle, SharedRules, SinkSpec, DEFAULT_SESSION_RATE,
+};
+
+use super::probe::init_logging;
+use super::trace::{self, OnProbeUnavailable, TraceArgs};
+
+/// Seconds the tracer waits for the embedded probe (it is already listening).
+const EMBEDDED_PROBE_TIMEOUT: u64 = 10;
+
+/// How alerts are printed on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlertFormat {
+    /// One readable line per alert.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// Arguments of `sentrace run`.
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {}
+#[command(arg_required_else_help = true)]
+pub struct RunArgs {
+    /// Policy file to load (repeatable); default: the built-in policy.
+    #[arg(long = "policy", value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+    /// More places for alerts (repeatable): stdout, file:PATH, http://URL or https://URL.
+    #[arg(long = "alerts", value_name = "SINK")]
+    pub alerts: Vec<SinkSpec>,
+    /// Format of the alerts printed on stderr.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: AlertFormat,
+    /// Log tracer and probe decisions to stderr.
+    #[arg(long)]
+    pub verbose: bool,
+    /// The command to run, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
 
-/// Runs `sentrace run`.
-pub fn run(_args: RunArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("sentrace run is not available in this build")
+/// Runs `sentrace run` and returns the workload's exit status.
+pub fn run(args: RunArgs) -> anyhow::Result<u8> {
+    init_logging(if args.verbose { "debug" } else { "warn" });
+    let (rules, _report) = load_policy(&args.policies).context("policy not loaded")?;
+    let format = match args.format {
+        AlertFormat::Text => Format::Text,
+        AlertFormat::Json => Format::Json,
+    };
+    let mut sinks = vec![SinkSpec::Stderr(format)];
+    sinks.extend(args.alerts.iter().cloned());
+    let config = ProbeConfig {
+        listen: "127.0.0.1:0".to_string(),
+        token: None,
+        sinks,
+        metrics_addr: None,
+        session_rate: DEFAULT_SESSION_RATE,
+    };
+    let probe = ProbeHandle::start(config, SharedRules::new(rules))?;
+
+    let trace_args = TraceArgs {
+        output: None,
+        probe_addr: probe.local_addr().to_string(),
+        probe_timeout: EMBEDDED_PROBE_TIMEOUT,
+        on_probe_unavailable: OnProbeUnavailable::Exit,
+        buffer_events: tracer::link::DEFAULT_BUFFER_EVENTS,
+        proc_scan_interval: Some(0),
+        token_file: None,
+        uid: None,
+        gid: None,
+        disable_seccomp: false,
+        start_immediately: false,
+        verbose: args.verbose,
+        pids: Vec::new(),
+        command: args.command,
+    };
+    let status = trace::run(trace_args);
+    // The link flushed every event; the shutdown waits for the sinks to
+    // print the alerts they raised.
+    probe.shutdown();
+    status
 }

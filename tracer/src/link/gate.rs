@@ -1,18 +1,38 @@
 //! The deny gate: the probe's deny rules, compiled, as a [`SyscallGate`].
 
-use protocol::DenyRule;
+use protocol::{DenyRule, Event};
+use rules::DenyPolicy;
 
 use crate::sink::SyscallGate;
 
-/// Compiles the welcome's deny rules; `None` when there are none.
+/// Deny rules the tracer checks at syscall entry.
+#[derive(Debug)]
+pub struct DenyGate {
+    policy: DenyPolicy,
+}
+
+impl SyscallGate for DenyGate {
+    fn deny(&self, event: &Event) -> Option<String> {
+        self.policy.check(event).map(str::to_string)
+    }
+}
+
+/// Compiles the welcome's deny rules; `None` when none compiles. Rules that
+/// need what is unknown at syscall entry are logged and left out.
 pub(crate) fn build(rules: &[DenyRule]) -> Option<Box<dyn SyscallGate>> {
     if rules.is_empty() {
         return None;
     }
-    // TODO: compile with the rule engine's deny policy once it is available.
-    tracing::warn!(
-        count = rules.len(),
-        "deny rules received but not enforced by this build"
+    let (policy, errors) = DenyPolicy::compile(rules);
+    for error in &errors {
+        tracing::warn!("deny rule not enforced: {error}");
+    }
+    if policy.is_empty() {
+        return None;
+    }
+    tracing::info!(
+        count = rules.len() - errors.len(),
+        "deny rules enforced at syscall entry"
     );
-    None
+    Some(Box::new(DenyGate { policy }))
 }
