@@ -8,7 +8,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use trace_support::{compile, read_events, scratch_dir, sentrace, spawn_traced, trace, wait_with_timeout};
+use trace_support::{
+    compile, read_events, scratch_dir, sentrace, spawn_traced, trace, wait_with_timeout,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -18,12 +20,27 @@ fn exec_from_non_leader_thread() {
     let program = compile("thread_exec", &directory);
     let traced = trace(&directory, &[], &[&program], TIMEOUT);
     assert_eq!(traced.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&traced.stdout), "exec-from-thread\n");
+    assert_eq!(
+        String::from_utf8_lossy(&traced.stdout),
+        "exec-from-thread\n"
+    );
     let execs = traced.of_type("exec");
-    let echo = execs.iter().find(|event| event["exec"]["file"]["path"] == "/bin/echo").expect("no exec of echo");
-    let first = execs.iter().find(|event| event["exec"]["file"]["path"] == program.to_str().unwrap()).unwrap();
-    assert_eq!(echo["process"]["pid"], first["process"]["pid"], "exec keeps the process id");
-    assert_eq!(echo["process"]["tid"], echo["process"]["pid"], "exec'd thread takes the leader's tid");
+    let echo = execs
+        .iter()
+        .find(|event| event["exec"]["file"]["path"] == "/bin/echo")
+        .expect("no exec of echo");
+    let first = execs
+        .iter()
+        .find(|event| event["exec"]["file"]["path"] == program.to_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        echo["process"]["pid"], first["process"]["pid"],
+        "exec keeps the process id"
+    );
+    assert_eq!(
+        echo["process"]["tid"], echo["process"]["pid"],
+        "exec'd thread takes the leader's tid"
+    );
     assert_eq!(echo["process"]["comm"], "echo");
 }
 
@@ -35,9 +52,16 @@ fn vfork_then_exec_is_followed() {
     assert_eq!(traced.code(), Some(0));
     let fork = &traced.of_type("fork")[0]["fork"];
     let vfork_flags = (libc::CLONE_VM | libc::CLONE_VFORK) as u64;
-    assert_eq!(fork["flags"].as_u64().unwrap() & vfork_flags, vfork_flags, "fork flags {fork}");
+    assert_eq!(
+        fork["flags"].as_u64().unwrap() & vfork_flags,
+        vfork_flags,
+        "fork flags {fork}"
+    );
     let child = fork["child_pid"].clone();
-    let exec = traced.of_type("exec").into_iter().find(|event| event["exec"]["file"]["path"] == "/bin/echo");
+    let exec = traced
+        .of_type("exec")
+        .into_iter()
+        .find(|event| event["exec"]["file"]["path"] == "/bin/echo");
     assert_eq!(exec.expect("no exec of echo")["process"]["pid"], child);
 }
 
@@ -47,14 +71,34 @@ fn clone3_child_is_followed() {
     let program = compile("clone3_open", &directory);
     let marker = directory.join("clone3-marker");
     std::fs::write(&marker, "x").unwrap();
-    let traced = trace(&directory, &[], &[program.as_os_str(), marker.as_os_str()], TIMEOUT);
+    let traced = trace(
+        &directory,
+        &[],
+        &[program.as_os_str(), marker.as_os_str()],
+        TIMEOUT,
+    );
     assert_eq!(traced.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&traced.stdout), "clone3 child exited 3\n");
+    assert_eq!(
+        String::from_utf8_lossy(&traced.stdout),
+        "clone3 child exited 3\n"
+    );
     let child = traced.of_type("fork")[0]["fork"]["child_pid"].clone();
-    let open = traced.of_type("open").into_iter().find(|event| event["open"]["file"]["path"] == marker.to_str().unwrap());
-    assert_eq!(open.expect("no open by the clone3 child")["process"]["pid"], child);
-    let exit = traced.of_type("exit").into_iter().find(|event| event["process"]["pid"] == child);
-    assert_eq!(exit.expect("no exit of the clone3 child")["exit"]["code"], 3);
+    let open = traced
+        .of_type("open")
+        .into_iter()
+        .find(|event| event["open"]["file"]["path"] == marker.to_str().unwrap());
+    assert_eq!(
+        open.expect("no open by the clone3 child")["process"]["pid"],
+        child
+    );
+    let exit = traced
+        .of_type("exit")
+        .into_iter()
+        .find(|event| event["process"]["pid"] == child);
+    assert_eq!(
+        exit.expect("no exit of the clone3 child")["exit"]["code"],
+        3
+    );
 }
 
 #[test]
@@ -86,9 +130,16 @@ fn orphaned_grandchild_is_still_traced() {
     let traced = trace(&directory, &[], &["sh", "-c", &script], TIMEOUT);
     assert_eq!(traced.code(), Some(0));
     assert!(marker.exists(), "the orphan did not run");
-    let open = traced.of_type("open").into_iter().find(|event| event["open"]["file"]["path"] == marker.to_str().unwrap());
+    let open = traced
+        .of_type("open")
+        .into_iter()
+        .find(|event| event["open"]["file"]["path"] == marker.to_str().unwrap());
     let open = open.expect("no open of the marker by the orphan");
-    assert_ne!(open["process"]["ppid"], traced.of_type("exec")[0]["process"]["pid"], "orphan was not reparented");
+    assert_ne!(
+        open["process"]["ppid"],
+        traced.of_type("exec")[0]["process"]["pid"],
+        "orphan was not reparented"
+    );
 }
 
 #[test]
@@ -98,13 +149,21 @@ fn signals_are_forwarded_to_workload() {
     let script = "trap 'exit 42' USR1; while :; do sleep 0.1; done";
     let child = spawn_traced(&output, &[], &["sh", "-c", script]);
     std::thread::sleep(Duration::from_millis(700));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGUSR1).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
     let result = wait_with_timeout(child, TIMEOUT);
     assert_eq!(result.status.code(), Some(42));
 
     let child = spawn_traced(&output, &[], &["sleep", "30"]);
     std::thread::sleep(Duration::from_millis(500));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let result = wait_with_timeout(child, TIMEOUT);
     assert_eq!(result.status.code(), Some(143));
 }
@@ -115,7 +174,10 @@ fn missing_and_non_executable_commands() {
     let traced = trace(&directory, &[], &["sentrace-no-such-command"], TIMEOUT);
     assert_eq!(traced.code(), Some(127));
     let stderr = String::from_utf8_lossy(&traced.stderr);
-    assert!(stderr.contains("sentrace-no-such-command: command not found"), "stderr: {stderr}");
+    assert!(
+        stderr.contains("sentrace-no-such-command: command not found"),
+        "stderr: {stderr}"
+    );
 
     let file = directory.join("not-executable");
     std::fs::write(&file, "#!/bin/sh\n").unwrap();
@@ -130,18 +192,39 @@ fn missing_and_non_executable_commands() {
 fn uid_and_gid_drop_privileges_before_exec() {
     let directory = scratch_dir("uid");
     let extra = ["--uid", "65534", "--gid", "65534"];
-    let traced = trace(&directory, &extra, &["sh", "-c", "id -u; id -g; id -G"], TIMEOUT);
-    assert_eq!(traced.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&traced.stderr));
-    assert_eq!(String::from_utf8_lossy(&traced.stdout), "65534\n65534\n65534\n");
+    let traced = trace(
+        &directory,
+        &extra,
+        &["sh", "-c", "id -u; id -g; id -G"],
+        TIMEOUT,
+    );
+    assert_eq!(
+        traced.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&traced.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&traced.stdout),
+        "65534\n65534\n65534\n"
+    );
     let exec = &traced.of_type("exec")[0];
     assert_eq!(exec["process"]["uid"], 65534);
-    assert!(traced.of_type("setuid").is_empty(), "the tracer's own setuid was reported");
+    assert!(
+        traced.of_type("setuid").is_empty(),
+        "the tracer's own setuid was reported"
+    );
 }
 
 #[test]
 fn privileged_tracer_leaves_no_new_privs_unset() {
     let directory = scratch_dir("nnp");
-    let traced = trace(&directory, &[], &["grep", "NoNewPrivs", "/proc/self/status"], TIMEOUT);
+    let traced = trace(
+        &directory,
+        &[],
+        &["grep", "NoNewPrivs", "/proc/self/status"],
+        TIMEOUT,
+    );
     assert_eq!(traced.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&traced.stdout), "NoNewPrivs:\t0\n");
 }
@@ -151,7 +234,10 @@ fn attach_then_detach_leaves_workload_running() {
     let directory = scratch_dir("attach");
     let output = directory.join("events.json");
     let mut workload = Command::new("sh")
-        .args(["-c", "while :; do cat /etc/hostname >/dev/null; sleep 0.1; done"])
+        .args([
+            "-c",
+            "while :; do cat /etc/hostname >/dev/null; sleep 0.1; done",
+        ])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -164,28 +250,49 @@ fn attach_then_detach_leaves_workload_running() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(tracer.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(tracer.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let result = wait_with_timeout(tracer, TIMEOUT);
-    assert_eq!(result.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&result.stderr));
+    assert_eq!(
+        result.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
 
     std::thread::sleep(Duration::from_millis(300));
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let _ = workload.kill();
     let _ = workload.wait();
     assert!(status.contains("TracerPid:\t0"), "still traced: {status}");
-    assert!(!status.contains("State:\tT") && !status.contains("State:\tt"), "left stopped: {status}");
+    assert!(
+        !status.contains("State:\tT") && !status.contains("State:\tt"),
+        "left stopped: {status}"
+    );
     let events = read_events(&output);
-    let cat = events.iter().filter(|event| event["type"] == "exec" && event["exec"]["file"]["path"] == "/usr/bin/cat");
+    let cat = events
+        .iter()
+        .filter(|event| event["type"] == "exec" && event["exec"]["file"]["path"] == "/usr/bin/cat");
     assert!(cat.count() >= 2, "attached tracer saw too few execs of cat");
 }
 
 #[test]
 fn setup_copies_binary_with_mode_0755() {
     let directory = scratch_dir("setup");
-    let output = Command::new(sentrace()).args(["setup", "--volume"]).arg(&directory).output().unwrap();
+    let output = Command::new(sentrace())
+        .args(["setup", "--volume"])
+        .arg(&directory)
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let copy = directory.join("sentrace");
     let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o755);
-    assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(sentrace()).unwrap());
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(sentrace()).unwrap()
+    );
 }

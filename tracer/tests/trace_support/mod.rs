@@ -18,7 +18,8 @@ pub fn sentrace() -> &'static str {
 
 /// A fresh scratch directory for one test.
 pub fn scratch_dir(test: &str) -> PathBuf {
-    let directory = std::env::temp_dir().join(format!("sentrace-trace-{}-{test}", std::process::id()));
+    let directory =
+        std::env::temp_dir().join(format!("sentrace-trace-{}-{test}", std::process::id()));
     let _ = std::fs::remove_dir_all(&directory);
     std::fs::create_dir_all(&directory).expect("creating scratch directory");
     directory
@@ -26,7 +27,9 @@ pub fn scratch_dir(test: &str) -> PathBuf {
 
 /// Compiles `tests/programs/NAME.c` with gcc into `directory` and returns the binary.
 pub fn compile(name: &str, directory: &Path) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs").join(format!("{name}.c"));
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/programs")
+        .join(format!("{name}.c"));
     let binary = directory.join(name);
     let status = Command::new("gcc")
         .args(["-O1", "-pthread", "-o"])
@@ -72,12 +75,17 @@ pub struct Traced {
 impl Traced {
     /// Events of type `kind`.
     pub fn of_type(&self, kind: &str) -> Vec<&Value> {
-        self.events.iter().filter(|event| event["type"] == kind).collect()
+        self.events
+            .iter()
+            .filter(|event| event["type"] == kind)
+            .collect()
     }
 
     /// True when an event of `kind` has `pointer` (a JSON pointer) equal to `expected`.
     pub fn has(&self, kind: &str, pointer: &str, expected: &str) -> bool {
-        self.of_type(kind).iter().any(|event| event.pointer(pointer).and_then(Value::as_str) == Some(expected))
+        self.of_type(kind)
+            .iter()
+            .any(|event| event.pointer(pointer).and_then(Value::as_str) == Some(expected))
     }
 
     /// The exit code, or `None` when sentrace was killed by a signal.
@@ -103,7 +111,12 @@ pub fn spawn_traced<S: AsRef<OsStr>>(output: &Path, extra: &[&str], command: &[S
 }
 
 /// Runs a command under `sentrace trace --output` and collects everything.
-pub fn trace<S: AsRef<OsStr>>(directory: &Path, extra: &[&str], command: &[S], timeout: Duration) -> Traced {
+pub fn trace<S: AsRef<OsStr>>(
+    directory: &Path,
+    extra: &[&str],
+    command: &[S],
+    timeout: Duration,
+) -> Traced {
     let output_path = directory.join("events.json");
     let child = spawn_traced(&output_path, extra, command);
     let output = wait_with_timeout(child, timeout);
@@ -119,7 +132,10 @@ pub fn trace<S: AsRef<OsStr>>(directory: &Path, extra: &[&str], command: &[S], t
 pub fn read_events(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("invalid event line {line:?}: {error}")))
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|error| panic!("invalid event line {line:?}: {error}"))
+        })
         .collect()
 }
 
