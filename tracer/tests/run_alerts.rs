@@ -1,0 +1,101 @@
+//! `sentrace run` end to end: the built-in policy raises the credential read
+//! alert for a real `cat /etc/shadow`, a benign command raises none, and the
+//! workload's exit status comes back.
+
+mod probe_support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use probe_support::{json_lines, run_with_timeout, sentrace};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+#[test]
+fn shadow_read_raises_text_alert() {
+    let output = run_with_timeout(
+        Command::new(sentrace()).args(["run", "--", "sh", "-c", "cat /etc/shadow >/dev/null"]),
+        TIMEOUT,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    let alerts: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("ALERT "))
+        .collect();
+    assert_eq!(alerts.len(), 1, "stderr: {stderr}");
+    assert!(alerts[0].contains("credential_file_read"), "{}", alerts[0]);
+    assert!(alerts[0].contains("open /etc/shadow"), "{}", alerts[0]);
+    assert!(alerts[0].contains("cat["), "{}", alerts[0]);
+}
+
+#[test]
+fn shadow_read_json_alert_has_event_and_ancestry() {
+    let output = run_with_timeout(
+        Command::new(sentrace()).args([
+            "run",
+            "--format",
+            "json",
+            "--",
+            "sh",
+            "-c",
+            "cat /etc/shadow >/dev/null",
+        ]),
+        TIMEOUT,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    let alerts = json_lines(&stderr);
+    assert_eq!(alerts.len(), 1, "stderr: {stderr}");
+    let alert = &alerts[0];
+    assert_eq!(alert["rule_id"], "credential_file_read");
+    assert_eq!(alert["event"]["type"], "open");
+    assert_eq!(alert["event"]["open"]["file"]["path"], "/etc/shadow");
+    assert_eq!(alert["event"]["process"]["comm"], "cat");
+    assert_eq!(alert["session"]["mode"], "wrap");
+    assert!(alert["timestamp"]
+        .as_str()
+        .is_some_and(|time| time.ends_with('Z')));
+    // cat runs under sh, which runs under the sentrace process.
+    let ancestors: Vec<&str> = alert["ancestors"]
+        .as_array()
+        .expect("ancestors")
+        .iter()
+        .filter_map(|process| process["comm"].as_str())
+        .collect();
+    assert_eq!(ancestors.first(), Some(&"sh"), "{ancestors:?}");
+    assert!(ancestors.contains(&"sentrace"), "{ancestors:?}");
+}
+
+#[test]
+fn benign_command_raises_nothing() {
+    let output = run_with_timeout(
+        Command::new(sentrace()).args([
+            "run",
+            "--format",
+            "json",
+            "--",
+            "sh",
+            "-c",
+            "cat /etc/hostname >/dev/null; ls / >/dev/null",
+        ]),
+        TIMEOUT,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    assert!(json_lines(&stderr).is_empty(), "stderr: {stderr}");
+}
+
+#[test]
+fn workload_exit_status_passes_through() {
+    let output = run_with_timeout(
+        Command::new(sentrace()).args(["run", "--", "sh", "-c", "exit 7"]),
+        TIMEOUT,
+    );
+    assert_eq!(output.status.code(), Some(7));
+    let killed = run_with_timeout(
+        Command::new(sentrace()).args(["run", "--", "sh", "-c", "kill -TERM $$"]),
+        TIMEOUT,
+    );
+    assert_eq!(killed.status.code(), Some(128 + 15));
+}
