@@ -296,3 +296,36 @@ fn setup_copies_binary_with_mode_0755() {
         std::fs::read(sentrace()).unwrap()
     );
 }
+
+#[test]
+fn ptrace_eperm_names_the_missing_capability() {
+    let mut workload = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = workload.id().to_string();
+    let child = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            sentrace(),
+        ])
+        .args(["trace", "--output", "/dev/null", "--pid", &pid])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running setpriv (util-linux)");
+    let result = wait_with_timeout(child, TIMEOUT);
+    let _ = workload.kill();
+    let _ = workload.wait();
+    assert_eq!(result.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    for needle in [
+        "SYS_PTRACE",
+        "--cap-add SYS_PTRACE",
+        "securityContext.capabilities.add",
+        "linuxParameters",
+    ] {
+        assert!(stderr.contains(needle), "message lacks {needle}: {stderr}");
+    }
+}

@@ -242,10 +242,13 @@ impl<'a> Session<'a> {
     /// Resumes `tid`: to the next seccomp stop, or to the next syscall stop
     /// when an exit stop is needed or seccomp is off.
     fn resume(&mut self, tid: u32, signal: Option<Signal>) {
-        let needs_exit = self
-            .tracees
-            .get(&tid)
-            .is_some_and(|tracee| tracee.pending.is_some());
+        // An exec is reported on PTRACE_EVENT_EXEC, so it needs no exit stop.
+        let needs_exit = self.tracees.get(&tid).is_some_and(|tracee| {
+            tracee
+                .pending
+                .as_ref()
+                .is_some_and(|pending| pending.decoded.at_exit != AtExit::ExecEvent)
+        });
         let pid = Pid::from_raw(tid as i32);
         let result = if needs_exit || !self.use_seccomp {
             ptrace::syscall(pid, signal)
