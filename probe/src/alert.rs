@@ -93,11 +93,12 @@ fn event_summary(event: &Event) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use protocol::{EventBody, File, OpenEvent};
 
-    fn alert() -> Alert {
+    /// An alert for a `cat /etc/shadow` under `sh`.
+    pub(crate) fn sample_alert() -> Alert {
         let process = Process {
             pid: 42,
             comm: "cat".into(),
@@ -138,7 +139,8 @@ mod tests {
 
     #[test]
     fn json_has_documented_keys() {
-        let value: serde_json::Value = serde_json::from_str(&alert().to_json_line()).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_str(&sample_alert().to_json_line()).unwrap();
         for key in [
             "rule_id",
             "description",
@@ -157,7 +159,7 @@ mod tests {
 
     #[test]
     fn text_line_names_rule_file_and_process() {
-        let line = alert().to_text_line();
+        let line = sample_alert().to_text_line();
         assert!(line.contains("credential_read"), "{line}");
         assert!(line.contains("open /etc/shadow"), "{line}");
         assert!(line.contains("cat[42]"), "{line}");

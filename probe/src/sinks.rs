@@ -379,6 +379,33 @@ mod tests {
     }
 
     #[test]
+    fn file_sink_rotates_and_keeps_newest() {
+        let directory =
+            std::env::temp_dir().join(format!("sentrace-sink-rotate-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&directory);
+        fs::create_dir_all(&directory).unwrap();
+        let path = directory.join("alerts.jsonl");
+        let alert = crate::alert::tests::sample_alert();
+        let line_len = alert.to_json_line().len() as u64 + 1;
+        // Two alerts per file, two rotated files kept.
+        let mut writer = FileWriter::open(&path, line_len * 2, 2).unwrap();
+        for _ in 0..7 {
+            writer.write(&alert).unwrap();
+        }
+        let lines = |suffix: &str| {
+            let name = format!("{}{suffix}", path.display());
+            fs::read_to_string(name)
+                .map(|text| text.lines().count())
+                .unwrap_or(0)
+        };
+        assert_eq!(lines(""), 1);
+        assert_eq!(lines(".1"), 2);
+        assert_eq!(lines(".2"), 2);
+        assert_eq!(lines(".3"), 0);
+        let _ = fs::remove_dir_all(&directory);
+    }
+
+    #[test]
     fn http_sink_name_hides_query() {
         let spec: SinkSpec = "https://hooks.local/alert?token=secret".parse().unwrap();
         assert_eq!(spec.name(), "https://hooks.local/alert");
