@@ -161,6 +161,9 @@ impl<'a> Lexer<'a> {
         } else if first == ',' {
             self.position += 1;
             Token::Punct(",")
+        } else if let Some(length) = ipv6_length(trimmed) {
+            self.position += length;
+            Token::Ip(trimmed[..length].to_string())
         } else if first.is_ascii_digit() || trimmed.starts_with("::") {
             self.number(start)?
         } else if first.is_ascii_alphabetic() || first == '_' {
@@ -292,6 +295,20 @@ impl<'a> Lexer<'a> {
             .map(Token::Number)
             .ok_or_else(|| ParseError::new(format!("duration '{word}' is too large"), span))
     }
+}
+
+/// Returns the length of an IPv6 address or range at the start of `text`
+/// (`fd00:ec2::254/128`), which the identifier rule would otherwise split.
+fn ipv6_length(text: &str) -> Option<usize> {
+    let length = text
+        .find(|c: char| !(c.is_ascii_hexdigit() || c == ':' || c == '.' || c == '/'))
+        .unwrap_or(text.len());
+    let word = &text[..length];
+    let address = word.split('/').next().unwrap_or(word);
+    if !address.contains(':') || address.parse::<std::net::Ipv6Addr>().is_err() {
+        return None;
+    }
+    crate::glob::parse_cidr(word).map(|_| length)
 }
 
 /// Returns the length of an identifier, including iterator variables such as
@@ -624,6 +641,8 @@ mod tests {
             ("d > 5s", "(d Gt 5000000000)"),
             ("m == 0755", "(m Eq 493)"),
             ("ip in [10.0.0.0/8, ::1]", "(ip In [10.0.0.0/8,::1])"),
+            ("ip == fd00:ec2::254/128", "(ip Eq fd00:ec2::254/128)"),
+            ("ip == ::ffff:1.2.3.4", "(ip Eq ::ffff:1.2.3.4)"),
             ("${x}.length > 2", "($x.length Gt 2)"),
             ("${process.k} + 1", "($process.k Add 1)"),
             ("s == \"a\\\"b\"", "(s Eq \"a\\\"b\")"),

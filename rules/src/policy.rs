@@ -276,3 +276,31 @@ pub fn check_expression(text: &str) -> Result<(), String> {
         .map(|_| ())
         .map_err(|error| error.message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DenyPolicy, RuleStatus};
+
+    #[test]
+    fn builtin_policy_loads_cleanly() {
+        let policy = Policy::builtin();
+        let report = policy.report();
+        let broken: Vec<String> = report
+            .rules
+            .iter()
+            .filter(|rule| rule.status != RuleStatus::Active)
+            .map(|rule| format!("{} {:?}: {:?}", rule.id, rule.status, rule.reason))
+            .collect();
+        assert!(broken.is_empty(), "{}", broken.join("\n"));
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        assert!(report.summary().active >= 40, "{:?}", report.summary());
+    }
+
+    #[test]
+    fn policy_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Policy>();
+        check::<DenyPolicy>();
+    }
+}
