@@ -28,7 +28,7 @@ pub struct Alert {
     pub tags: Vec<String>,
     /// Time the probe raised the alert (RFC 3339, UTC).
     pub timestamp: String,
-    /// Where the event comes from.
+    /// Session of the tracer that sent the event.
     pub session: SessionInfo,
     /// The event that matched.
     pub event: Event,
@@ -39,8 +39,8 @@ pub struct Alert {
 impl Alert {
     /// Formats the alert as one JSON line (without the newline).
     pub fn to_json_line(&self) -> String {
-        // Serializing these plain structs cannot fail; an empty object is a
-        // safe fallback all the same.
+        // These structs have string keys and no custom serializers, so
+        // serde_json does not fail on them; the empty object is a fallback.
         serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
     }
 
@@ -97,7 +97,7 @@ pub(crate) mod tests {
     use super::*;
     use protocol::{EventBody, File, OpenEvent};
 
-    /// An alert for a `cat /etc/shadow` under `sh`.
+    /// Builds an alert for a `cat /etc/shadow` under `sh`.
     pub(crate) fn sample_alert() -> Alert {
         let process = Process {
             pid: 42,

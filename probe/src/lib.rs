@@ -9,9 +9,9 @@
 //!
 //! # Limitations
 //!
-//! - Exactly-once processing of events holds across tracer reconnects and a
-//!   graceful probe restart (SIGTERM: every processed batch is acknowledged
-//!   first). After a probe crash, events processed but not yet acknowledged
+//! - Each event is processed exactly once across tracer reconnects and a
+//!   graceful probe restart, because on SIGTERM the probe acknowledges every
+//!   batch it processed before it exits. After a probe crash, events processed but not yet acknowledged
 //!   are processed again by the next probe.
 //! - Sessions live in memory; a restarted probe starts with empty process
 //!   trees, filled again by each tracer's snapshot on reconnect.

@@ -1,13 +1,13 @@
-//! What the probe needs from a rule engine, behind a trait so that sessions,
-//! tests and benchmarks can run with any rule set and a policy can be
-//! swapped at run time.
+//! The rule engine interface of the probe. It is a trait so that sessions,
+//! tests and benchmarks run with any rule set, and a policy can be replaced
+//! at run time.
 
 use std::any::Any;
 use std::sync::{Arc, RwLock};
 
 use protocol::{DenyRule, Event, EventKind, Process};
 
-/// What a matching rule asks the probe to do.
+/// Action a matching rule requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuleAction {
     /// Ask the tracer to send `signal` to the process (`scope`: `process`,
@@ -15,7 +15,7 @@ pub enum RuleAction {
     Kill {
         /// Signal number.
         signal: i32,
-        /// Which processes to signal.
+        /// Processes to signal.
         scope: String,
     },
     /// The rule denies the syscall; the tracer already enforced it.

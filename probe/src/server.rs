@@ -26,7 +26,7 @@ pub const DEFAULT_SESSION_RATE: u64 = 200_000;
 /// Time a new connection has to send its hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How a probe is set up.
+/// Settings of a probe.
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
     /// Listen address for tracers, `HOST:PORT` (port 0 picks a free one).
@@ -37,9 +37,9 @@ pub struct ProbeConfig {
     pub sinks: Vec<SinkSpec>,
     /// Address of the `/metrics` and `/healthz` server, when wanted.
     pub metrics_addr: Option<String>,
-    /// Events per second each session may have processed; a faster tracer
-    /// is slowed down (its own buffer absorbs the difference) so that it
-    /// cannot starve the other sessions.
+    /// Maximum events per second processed for each session. A faster
+    /// tracer is read more slowly and buffers the difference, so it cannot
+    /// starve the other sessions.
     pub session_rate: u64,
 }
 
@@ -221,7 +221,7 @@ async fn accept_loop(
     .await;
 }
 
-/// Why a connection ended badly, as counted in `frames_rejected`.
+/// Returns the `frames_rejected` reason of a read error, `None` for a plain disconnect.
 fn reject_reason(error: &FrameError) -> Option<&'static str> {
     match error {
         FrameError::Closed => None,
@@ -293,7 +293,7 @@ async fn serve_connection(
     match result {
         Ok(true) => {
             shared.sessions.close(&hello.session_id);
-            tracing::info!("tracer said goodbye");
+            tracing::info!("tracer sent goodbye; session closed");
         }
         Ok(false) => {
             lock(&session).disconnected_at = Some(Instant::now());

@@ -52,7 +52,7 @@ fn session_info(hello: &Hello) -> SessionInfo {
     }
 }
 
-/// What processing a batch produced.
+/// Result of processing a batch.
 #[derive(Debug, Default)]
 pub struct BatchOutcome {
     /// Alerts to send to the sinks.
@@ -176,7 +176,7 @@ impl Sessions {
         Arc::clone(session)
     }
 
-    /// Ends a session for good (the tracer said goodbye).
+    /// Removes a session for good (the tracer sent a goodbye).
     pub fn close(&self, id: &str) {
         let mut map = self
             .map
@@ -205,7 +205,7 @@ mod tests {
     use crate::ruleset::RuleMatch;
     use protocol::{EventKind, File, Mode, OpenEvent};
 
-    /// Matches opens of `/etc/shadow` and asks for a kill.
+    /// Matches opens of `/etc/shadow` with a kill action.
     struct ShadowRule;
 
     impl RuleSet for ShadowRule {

@@ -1,6 +1,7 @@
-//! Alert sinks: where alerts go. Each sink runs on its own thread behind a
-//! bounded queue, so a slow sink never holds up event processing; an alert
-//! that does not fit in a sink's queue is dropped, counted and logged.
+//! Alert sinks: the destinations of alerts. Each sink runs on its own thread
+//! behind a bounded queue, so a slow sink does not delay event processing.
+//! An alert that does not fit in a sink's queue is dropped, counted and
+//! logged.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -26,7 +27,7 @@ const HTTP_ATTEMPTS: u32 = 5;
 /// Time allowed for one HTTP request.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How a terminal sink formats alerts.
+/// Output format of a terminal sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// One JSON object per line.
@@ -35,7 +36,7 @@ pub enum Format {
     Text,
 }
 
-/// Where alerts go.
+/// Destination of alerts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkSpec {
     /// JSON lines on standard output (`stdout`).

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use protocol::{Event, EventBody, Process};
 
-/// Longest ancestry returned; deeper chains are cut (and cycles stopped).
+/// Maximum ancestry length returned; deeper chains and cycles are cut.
 pub const MAX_ANCESTORS: usize = 128;
 
 /// Default maximum number of processes kept per session.
@@ -49,7 +49,7 @@ impl ProcessTree {
         self.nodes.len()
     }
 
-    /// True when the tree holds no process.
+    /// Returns true when the tree contains no process.
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
@@ -59,7 +59,7 @@ impl ProcessTree {
         self.nodes.get(&pid).map(|node| &node.process)
     }
 
-    /// Adds the processes of a snapshot, keeping what events already said.
+    /// Adds the processes of a snapshot, keeping what events already recorded.
     pub fn add_snapshot(&mut self, processes: &[Process]) {
         for process in processes {
             if !self.nodes.contains_key(&process.pid) {

@@ -1,8 +1,8 @@
 //! The tracer side of the probe link: a non-blocking [`EventSink`] that
 //! streams events to a `sentrace probe` over TCP.
 //!
-//! [`connect`] starts a sender thread and, unless told to start at once, waits
-//! for the probe's welcome. The sink's `emit` only appends to a bounded
+//! [`connect`] starts a sender thread and, unless `start_immediately` is set,
+//! waits for the probe's welcome. The sink's `emit` only appends to a bounded
 //! buffer, so the workload never waits for the network. The sender thread
 //! batches events into `events` frames, drops what the probe acknowledges,
 //! reconnects with exponential backoff, and after a reconnect resends every
@@ -42,14 +42,14 @@ pub const DEFAULT_BUFFER_EVENTS: usize = 65_536;
 /// Default period of the `/proc` scanner when it is enabled.
 pub const DEFAULT_PROC_SCAN_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How the tracer reaches the probe.
+/// Settings of the probe link.
 #[derive(Debug, Clone)]
 pub struct LinkOptions {
     /// Probe address, `HOST:PORT`.
     pub addr: String,
-    /// The hello sent on every (re)connect; its `session_id` must stay the
-    /// same for the life of the tracer so that the probe can resume the
-    /// session.
+    /// The hello sent on every connect and reconnect. Its `session_id` must
+    /// stay the same for the life of the tracer, so that the probe resumes
+    /// the session.
     pub hello: Hello,
     /// Maximum time [`connect`] waits for the first welcome.
     pub probe_timeout: Duration,
@@ -65,11 +65,11 @@ pub struct LinkOptions {
 }
 
 impl LinkOptions {
-    /// Builds options with the defaults: wait 30 s for the probe, then start
-    /// anyway; a buffer of [`DEFAULT_BUFFER_EVENTS`]; the `/proc` scanner on
-    /// only when this process is pid 1 of its pid namespace (a container
-    /// entrypoint), because on a host every other process is "not a
-    /// descendant of the tracee".
+    /// Builds options with the defaults. [`connect`] waits 30 s for the probe
+    /// and then starts anyway, and the buffer holds [`DEFAULT_BUFFER_EVENTS`].
+    /// The `/proc` scanner is on only when this process is pid 1 of its pid
+    /// namespace (a container entrypoint). On a host, every other process
+    /// would be reported as not descending from the tracee.
     pub fn new(addr: impl Into<String>, hello: Hello) -> LinkOptions {
         let proc_scan_interval = (std::process::id() == 1).then_some(DEFAULT_PROC_SCAN_INTERVAL);
         LinkOptions {
@@ -84,7 +84,7 @@ impl LinkOptions {
     }
 }
 
-/// What the probe's welcome asks of the tracer.
+/// Settings the probe's welcome gives the tracer.
 pub struct Welcomed {
     /// Syscall names the probe's rules need; `None` when no welcome arrived
     /// before the workload started (trace every syscall sentrace decodes).
@@ -112,7 +112,7 @@ impl std::fmt::Debug for Welcomed {
 /// error if `exit_if_unavailable` is set, and otherwise a sink that keeps
 /// retrying in the background.
 ///
-/// The sink never blocks in `emit`. Its `flush` (and its drop) waits up to
+/// The sink's `emit` only takes the buffer's mutex and never does I/O. Its `flush` (and its drop) waits up to
 /// `probe_timeout` for the probe to acknowledge the remaining events, then
 /// sends a goodbye.
 pub fn connect(options: LinkOptions) -> anyhow::Result<(Box<dyn EventSink>, Welcomed)> {

@@ -117,7 +117,7 @@ fn connect(probe: &TestProbe) -> TcpStream {
     stream
 }
 
-/// Connects, says hello and returns the stream and the welcome.
+/// Connects, sends a hello and returns the stream and the welcome.
 fn open_session(
     probe: &TestProbe,
     session: &str,
@@ -160,7 +160,7 @@ fn closed_by_probe(stream: &mut TcpStream) -> bool {
     )
 }
 
-/// A well-behaved session still gets its events acknowledged and alerted.
+/// Checks that a well-behaved session still gets its events acknowledged.
 fn assert_serves_good_session(probe: &TestProbe, session: &str) {
     let (mut stream, welcome) = open_session(probe, session, None);
     let first = last_seq(&welcome) + 1;
@@ -349,8 +349,8 @@ fn flooding_session_does_not_starve_others() {
                 .map(|_| {
                     seq += 1;
                     let mut event = mark_event(seq, "flood");
-                    // Flood events match no rule, so the sink queue only
-                    // holds the quiet sessions' alerts.
+                    // Flood events match no rule, so the sink queue contains
+                    // only the quiet sessions' alerts.
                     if let EventBody::Open { open } = &mut event.event.body {
                         open.file = File::from_path("/flood/file");
                     }

@@ -12,7 +12,7 @@ use probe_support::{
     free_port, read_alerts, run_with_timeout, scratch_dir, wait_with_timeout, ProbeProcess,
 };
 
-/// Where Debian's postgresql package puts the server binaries.
+/// Returns the server binary folder of Debian's postgresql package.
 fn postgres_bin() -> PathBuf {
     let root = Path::new("/usr/lib/postgresql");
     let mut versions: Vec<PathBuf> = std::fs::read_dir(root)

@@ -25,8 +25,8 @@ fn mark_policy(directory: &std::path::Path) -> std::path::PathBuf {
     write_policy(directory, "marks.policy", &rules)
 }
 
-/// A workload that opens `MARKS` mark files, pausing `pause` seconds after
-/// each.
+/// Returns a shell script that opens `MARKS` mark files and runs the shell
+/// command `pause` after each.
 fn workload_script(directory: &std::path::Path, pause: &str) -> String {
     format!(
         "i=0; while [ $i -lt {MARKS} ]; do : < {dir}/mark-$i; i=$((i+1)); {pause}; done",
@@ -184,7 +184,7 @@ fn small_buffer_reports_lost_events() {
     drop(probe);
 }
 
-/// A minimal HTTP/1.1 GET against the probe's metrics server.
+/// Sends an HTTP/1.1 GET to the probe's metrics server and returns the response.
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connecting to metrics");

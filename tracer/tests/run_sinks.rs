@@ -14,8 +14,9 @@ use std::time::Duration;
 use probe_support::{read_alerts, run_with_timeout, scratch_dir, sentrace};
 use serde_json::Value;
 
-/// Serves HTTP requests on loopback: answers 503 to the first, 200 to the
-/// rest, and sends each request line and body to the returned channel.
+/// Serves HTTP requests on loopback. It returns status 503 for the first
+/// request and 200 for the rest, and sends each request line and body to the
+/// returned channel.
 fn start_webhook() -> (String, mpsc::Receiver<(String, String)>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding webhook");
     let addr = listener.local_addr().expect("webhook address");

@@ -22,7 +22,7 @@ pub struct ProbeArgs {
     /// Policy file to load (repeatable); default: the built-in policy.
     #[arg(long = "policy", value_name = "PATH")]
     pub policies: Vec<PathBuf>,
-    /// Where alerts go (repeatable): stdout, file:PATH, http://URL or https://URL.
+    /// Alert sink (repeatable): stdout, file:PATH, http://URL or https://URL.
     #[arg(long = "alerts", value_name = "SINK", default_value = "stdout")]
     pub alerts: Vec<SinkSpec>,
     /// Address of the HTTP server for GET /metrics and GET /healthz.

@@ -17,7 +17,7 @@ use super::trace::{self, OnProbeUnavailable, TraceArgs};
 /// Seconds the tracer waits for the embedded probe (it is already listening).
 const EMBEDDED_PROBE_TIMEOUT: u64 = 10;
 
-/// How alerts are printed on stderr.
+/// Format of the alerts printed on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AlertFormat {
     /// One readable line per alert.

@@ -237,7 +237,7 @@ mod tests {
         shared.push(open_event(1, "/a"));
         shared.push(open_event(1, "/b"));
         shared.lock().report_lost("buffer full");
-        // The buffer now holds /b and lost(1); two more pushes drop both.
+        // The buffer now contains /b and lost(1). Two more pushes drop both.
         shared.push(open_event(1, "/c"));
         shared.push(open_event(1, "/d"));
         let state = shared.lock();

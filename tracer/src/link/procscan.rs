@@ -19,7 +19,7 @@ use protocol::{Container, Event, EventBody, ExecEvent, File, Process};
 
 use super::buffer::Shared;
 
-/// Longest parent chain followed when looking for the tracer.
+/// Maximum parent chain length followed when looking for the tracer.
 const MAX_ANCESTRY: usize = 64;
 
 /// Reads a process's context from `/proc`; `None` when it is gone or
@@ -123,8 +123,8 @@ fn descends_from(pid: u32, ancestor: u32) -> bool {
     false
 }
 
-/// The processes the probe needs before the first event: this process and
-/// its ancestors (root first), then the traced processes that still live.
+/// Lists the processes the probe needs before the first event: this process
+/// and its ancestors (root first), then the traced processes that still live.
 pub fn snapshot_for_probe(traced: &HashSet<u32>) -> Vec<Process> {
     let mut ancestry = Vec::new();
     let mut pid = std::process::id();
@@ -234,7 +234,7 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_starts_at_an_ancestor_and_ends_with_self() {
+    fn snapshot_ends_with_self() {
         let snapshot = snapshot_for_probe(&HashSet::new());
         assert_eq!(
             snapshot.last().map(|process| process.pid),
@@ -251,9 +251,9 @@ mod tests {
         let mut child = Command::new("sleep").arg("5").spawn().expect("spawn sleep");
         let child_pid = child.id();
 
-        // The child descends from this process, so with this process as
-        // the tracer it is skipped; with pid 1 as the "tracer" nothing on the
-        // machine is outside it, so use a pid that cannot be an ancestor.
+        // The child descends from this process, so it is skipped when this
+        // process is the tracer. It is reported when the tracer is a pid that
+        // cannot be an ancestor.
         let mut skipped = known.clone();
         let own = scan_new(&mut skipped, std::process::id());
         assert!(own.iter().all(|process| process.pid != child_pid));

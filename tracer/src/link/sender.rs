@@ -1,4 +1,4 @@
-//! The sender thread: connects, says hello, streams event batches, applies
+//! The sender thread: connects, sends a hello, streams event batches, applies
 //! acknowledgements and actions, and reconnects with backoff.
 
 use std::io::Write;
@@ -22,7 +22,7 @@ use crate::sink::EventSink;
 const MAX_BATCH: usize = 512;
 /// First reconnect delay; it doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
-/// Longest reconnect delay.
+/// Maximum reconnect delay.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Time allowed for the TCP handshake and for each write.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -91,7 +91,7 @@ impl Drop for LinkSink {
 }
 
 /// Starts the sender thread (and the `/proc` scanner) and waits for the
-/// welcome as `options` say.
+/// welcome as `options` request.
 pub(crate) fn start(options: LinkOptions) -> anyhow::Result<(LinkSink, Welcomed)> {
     let shared = Arc::new(Shared::new(options.buffer_events));
     let ever_connected = Arc::new(AtomicBool::new(false));
@@ -153,7 +153,7 @@ pub(crate) fn start(options: LinkOptions) -> anyhow::Result<(LinkSink, Welcomed)
     }
 }
 
-/// The sender thread's loop: one connection after another until stopped.
+/// Runs the sender thread: one connection after another until stopped.
 fn run(
     options: LinkOptions,
     shared: Arc<Shared>,
@@ -364,8 +364,8 @@ fn write_events(stream: &mut TcpStream, events: Vec<Sequenced>) -> anyhow::Resul
             write_events(stream, second)
         }
         Err(error) => {
-            // NOTE: a single event over 1 MiB cannot be sent; it is skipped
-            // and the probe sees a gap in the sequence numbers.
+            // NOTE: a single event over 1 MiB cannot be sent. It is skipped,
+            // which leaves a gap in the sequence numbers the probe receives.
             tracing::warn!("event not sent: {error}");
             Ok(())
         }

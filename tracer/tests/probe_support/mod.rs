@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The `sentrace` binary under test.
+/// Returns the path of the `sentrace` binary under test.
 pub fn sentrace() -> &'static str {
     env!("CARGO_BIN_EXE_sentrace")
 }
 
-/// A fresh scratch directory for one test.
+/// Creates a fresh scratch directory for one test.
 pub fn scratch_dir(test: &str) -> PathBuf {
     let directory =
         std::env::temp_dir().join(format!("sentrace-probe-{}-{test}", std::process::id()));
@@ -26,7 +26,7 @@ pub fn scratch_dir(test: &str) -> PathBuf {
     directory
 }
 
-/// A loopback port that was free a moment ago.
+/// Returns a loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding an ephemeral port");
     listener.local_addr().expect("local address").port()
@@ -88,7 +88,7 @@ impl ProbeProcess {
         }
     }
 
-    /// The address tracers use.
+    /// Returns the address tracers connect to.
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
@@ -108,7 +108,7 @@ impl ProbeProcess {
         }
     }
 
-    /// The probe's log so far.
+    /// Returns the probe's log so far.
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
