@@ -14,6 +14,7 @@ use protocol::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::metrics::{serve_http, Metrics};
 use crate::ratelimit::RateLimitedLog;
@@ -23,6 +24,8 @@ use crate::sinks::{SinkError, SinkSpec, Sinks};
 
 /// Default events per second each session may have processed.
 pub const DEFAULT_SESSION_RATE: u64 = 200_000;
+/// Maximum number of open tracer connections; more are closed at once.
+const MAX_CONNECTIONS: usize = 4096;
 /// Time a new connection has to send its hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -201,6 +204,10 @@ async fn accept_loop(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) if connections.len() >= MAX_CONNECTIONS => {
+                    drop(stream);
+                    reject_frame(&shared, peer, "connection_limit", "too many open connections");
+                }
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     connections.spawn(serve_connection(stream, peer, Arc::clone(&shared), stopped.clone()));
@@ -252,27 +259,17 @@ async fn serve_connection(
         }
         Err(_) => return reject_frame(&shared, peer, "timeout", "no hello in time"),
     };
-    if let Err(reason) = check_hello(&shared, &hello) {
-        shared
-            .metrics
-            .sessions_rejected
-            .fetch_add(1, Ordering::Relaxed);
-        shared.frame_log.warn(|suppressed| {
-            tracing::warn!(client.addr = %peer, tracer.session = hello.session_id, suppressed, "session rejected: {reason}");
-        });
-        let welcome = ProbeMessage::Welcome {
-            accepted: false,
-            reason: Some(reason),
-            event_types: Vec::new(),
-            syscalls: Vec::new(),
-            deny_rules: Vec::new(),
-            last_seq: 0,
-        };
-        let _ = write_message(&mut writer, &welcome).await;
-        return;
-    }
-
-    let session = shared.sessions.open(&hello);
+    let session = match check_hello(&shared, &hello) {
+        Ok(()) => shared
+            .sessions
+            .open(&hello)
+            .ok_or_else(|| "too many sessions".to_string()),
+        Err(reason) => Err(reason),
+    };
+    let session = match session {
+        Ok(session) => session,
+        Err(reason) => return reject_hello(&mut writer, &shared, &hello, peer, reason).await,
+    };
     shared
         .metrics
         .sessions_accepted
@@ -283,9 +280,13 @@ async fn serve_connection(
         .fetch_add(1, Ordering::Relaxed);
     let span =
         tracing::info_span!("session", tracer.session = %hello.session_id, client.addr = %peer);
+    let result = async {
+        tracing::info!(hostname = hello.hostname, entrypoint = ?hello.entrypoint, "tracer connected");
+        run_session(&mut reader, &mut writer, &shared, &session, stopped).await
+    }
+    .instrument(span.clone())
+    .await;
     let _entered = span.enter();
-    tracing::info!(hostname = hello.hostname, entrypoint = ?hello.entrypoint, "tracer connected");
-    let result = run_session(&mut reader, &mut writer, &shared, &session, stopped).await;
     shared
         .metrics
         .sessions_active
@@ -304,6 +305,37 @@ async fn serve_connection(
             reject_frame(&shared, peer, reason, &message);
         }
     }
+}
+
+/// Answers a rejected hello with a welcome that says why, and counts it.
+async fn reject_hello<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    shared: &Shared,
+    hello: &Hello,
+    peer: SocketAddr,
+    reason: String,
+) {
+    shared
+        .metrics
+        .sessions_rejected
+        .fetch_add(1, Ordering::Relaxed);
+    shared.frame_log.warn(|suppressed| {
+        tracing::warn!(
+            client.addr = %peer,
+            tracer.session = hello.session_id,
+            suppressed,
+            "session rejected: {reason}"
+        );
+    });
+    let welcome = ProbeMessage::Welcome {
+        accepted: false,
+        reason: Some(reason),
+        event_types: Vec::new(),
+        syscalls: Vec::new(),
+        deny_rules: Vec::new(),
+        last_seq: 0,
+    };
+    let _ = write_message(writer, &welcome).await;
 }
 
 fn check_hello(shared: &Shared, hello: &Hello) -> Result<(), String> {

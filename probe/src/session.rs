@@ -13,6 +13,9 @@ use crate::metrics::Metrics;
 use crate::ruleset::{RuleAction, RuleSet, SessionRuleState};
 use crate::tree::ProcessTree;
 
+/// Maximum number of sessions kept, connected or not.
+pub const MAX_SESSIONS: usize = 65_536;
+
 /// Time a disconnected session is kept for its tracer to come back.
 pub const SESSION_RETENTION: Duration = Duration::from_secs(600);
 
@@ -149,8 +152,9 @@ pub struct Sessions {
 
 impl Sessions {
     /// Returns the session for a hello, resuming a known one, and removes
-    /// sessions disconnected longer than [`SESSION_RETENTION`].
-    pub fn open(&self, hello: &Hello) -> Arc<Mutex<Session>> {
+    /// sessions disconnected longer than [`SESSION_RETENTION`]. Returns
+    /// `None` when [`MAX_SESSIONS`] sessions are already kept.
+    pub fn open(&self, hello: &Hello) -> Option<Arc<Mutex<Session>>> {
         let mut map = self
             .map
             .lock()
@@ -163,6 +167,9 @@ impl Sessions {
                 .disconnected_at
                 .is_none_or(|since| since.elapsed() < SESSION_RETENTION)
         });
+        if !map.contains_key(&hello.session_id) && map.len() >= MAX_SESSIONS {
+            return None;
+        }
         let session = map
             .entry(hello.session_id.clone())
             .or_insert_with(|| Arc::new(Mutex::new(Session::new(hello))));
@@ -173,7 +180,7 @@ impl Sessions {
             state.info = session_info(hello);
             state.disconnected_at = None;
         }
-        Arc::clone(session)
+        Some(Arc::clone(session))
     }
 
     /// Removes a session for good (the tracer sent a goodbye).
@@ -342,10 +349,13 @@ mod tests {
     #[test]
     fn reopened_session_keeps_last_seq() {
         let sessions = Sessions::default();
-        let session = sessions.open(&hello());
+        let session = sessions.open(&hello()).unwrap();
         session.lock().unwrap().last_seq = 42;
-        assert_eq!(sessions.open(&hello()).lock().unwrap().last_seq, 42);
+        assert_eq!(
+            sessions.open(&hello()).unwrap().lock().unwrap().last_seq,
+            42
+        );
         sessions.close("s1");
-        assert_eq!(sessions.open(&hello()).lock().unwrap().last_seq, 0);
+        assert_eq!(sessions.open(&hello()).unwrap().lock().unwrap().last_seq, 0);
     }
 }

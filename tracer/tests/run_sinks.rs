@@ -92,7 +92,7 @@ fn http_and_file_sinks_receive_alert() {
         .expect("retried POST");
     assert_eq!(retry_line, "POST /alerts HTTP/1.1");
     let alert: Value = serde_json::from_str(&body).expect("POST body is JSON");
-    assert_eq!(alert["rule_id"], "credential_file_read");
+    assert_eq!(alert["rule_id"], "credential_shadow_read");
     assert_eq!(alert["event"]["open"]["file"]["path"], "/etc/shadow");
     assert!(
         requests.recv_timeout(Duration::from_millis(500)).is_err(),
@@ -101,5 +101,5 @@ fn http_and_file_sinks_receive_alert() {
 
     let lines = read_alerts(&file);
     assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0]["rule_id"], "credential_file_read");
+    assert_eq!(lines[0]["rule_id"], "credential_shadow_read");
 }
