@@ -9,10 +9,11 @@
 //! # Return values
 //!
 //! Every event has a `retval`. A second stop at syscall exit costs as much as
-//! the first, so the engine takes it only where detection needs the result:
-//! open family (the fd or the error), bind, connect, accept (the peer address
-//! is written at exit), ptrace, the setuid/setgid family, capset, module
-//! load/unload, mount, umount, memfd_create and io_uring_setup. The file
+//! the first, so the engine takes it only where detection needs the result.
+//! These syscalls get an exit stop: the open family (the fd or the error),
+//! bind, connect, accept (the peer address is written at exit), ptrace, the
+//! setuid/setgid family, capset, module load/unload, mount, umount,
+//! memfd_create and io_uring_setup. The file
 //! operations unlink, rename, mkdir, rmdir, chmod, chown, link, symlink,
 //! utimes, chdir and prctl are reported at entry with `retval` 0. exec events
 //! are emitted on `PTRACE_EVENT_EXEC`, so only successful execs are reported;
@@ -42,7 +43,17 @@ mod stop;
 
 pub use procfs::snapshot_process;
 
-/// What to trace and how to start the workload.
+/// Blocks the signals the tracer forwards to the workload (SIGTERM, SIGINT,
+/// SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH) in the calling thread. Call
+/// it in the main thread before starting any other thread (a probe link, a
+/// runtime), so that those threads inherit the block and such a signal is
+/// forwarded instead of killing the tracer. [`wrap`] and [`attach`] call it
+/// too, which suffices when they run before any thread exists.
+pub fn block_forwarded_signals() {
+    signals::block_forwarded();
+}
+
+/// Tracing options: the syscall set, the seccomp switch and the workload's credentials.
 #[derive(Debug, Clone, Default)]
 pub struct TraceConfig {
     /// Syscall names to trace; `None` traces every syscall sentrace decodes.
@@ -59,7 +70,7 @@ pub struct TraceConfig {
     pub verbose: bool,
 }
 
-/// How the traced workload ended.
+/// The end state of a traced workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkloadExit {
     /// The first workload process exited with this status.
@@ -125,7 +136,7 @@ pub enum TraceError {
     /// A system call of the tracer itself failed.
     #[error("{call} failed: {source}")]
     Sys {
-        /// What the tracer called.
+        /// The name of the failed call.
         call: &'static str,
         /// The error.
         source: nix::Error,

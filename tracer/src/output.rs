@@ -7,7 +7,7 @@ use protocol::Event;
 use crate::sink::EventSink;
 
 /// Writes one JSON object per line and flushes after each line, so a reader
-/// of a pipe or a crashed tracer's file sees every event emitted so far.
+/// of a pipe or a crashed tracer's file gets every event emitted so far.
 pub struct JsonLinesSink {
     writer: BufWriter<Box<dyn Write + Send>>,
     failed: bool,

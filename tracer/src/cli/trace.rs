@@ -14,7 +14,7 @@ use tracer::link::{self, LinkOptions};
 use tracer::output::JsonLinesSink;
 use tracer::sink::{EventSink, SyscallGate};
 
-/// What to do when the probe cannot be reached in time.
+/// The reaction to a probe that cannot be reached in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OnProbeUnavailable {
     /// Start the workload anyway and keep retrying in the background.
@@ -36,7 +36,7 @@ pub struct TraceArgs {
     /// Seconds to wait for the probe's welcome before starting the workload.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub probe_timeout: u64,
-    /// What to do when the probe cannot be reached within --probe-timeout.
+    /// Start the workload anyway or exit when the probe cannot be reached within --probe-timeout.
     #[arg(long, value_enum, default_value = "start")]
     pub on_probe_unavailable: OnProbeUnavailable,
     /// Number of unacknowledged events kept for resending to the probe.
@@ -74,6 +74,8 @@ pub struct TraceArgs {
 
 /// Runs `sentrace trace` and returns the workload's exit status.
 pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
+    // Before the probe link starts its threads, so they inherit the block.
+    engine::block_forwarded_signals();
     init_logging(args.verbose);
     if args.command.is_empty() && args.pids.is_empty() {
         anyhow::bail!("nothing to trace: give a command after `--` or --pid PID");

@@ -22,7 +22,7 @@ const AT_FDCWD: u64 = libc::AT_FDCWD as u32 as u64;
 /// only the name is reported.
 const ENV_VALUE_ALLOW_LIST: &[&str] = &["LD_PRELOAD", "LD_LIBRARY_PATH", "PATH", "HOME", "SHELL"];
 
-/// What to do at syscall exit for a decoded syscall.
+/// The exit-stop handling of a decoded syscall.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AtExit {
     /// Emit at entry with `retval` 0; no exit stop.
@@ -365,7 +365,7 @@ fn chmod_body(file: File, mode: u64) -> EventBody {
     }
 }
 
-/// An id argument as the kernel reads it (`uid_t`), with `-1` kept as -1.
+/// Converts an id argument as the kernel reads it (`uid_t`), keeping `-1` as -1.
 fn id_argument(value: u64) -> i64 {
     i64::from(value as u32 as i32)
 }

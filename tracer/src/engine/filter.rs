@@ -4,7 +4,7 @@
 //! check that kills the process on any other audit architecture. A prefix of
 //! our own runs first and routes foreign-ABI syscalls (i386 `int 0x80` and
 //! x32 on x86_64, arm32 on aarch64) to `SECCOMP_RET_TRACE`, each with its own
-//! data value, so the tracer sees them instead of the kernel killing the
+//! data value, so the tracer receives them instead of the kernel killing the
 //! workload or allowing them silently.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -105,7 +105,7 @@ fn jump(code: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
     }
 }
 
-/// The foreign-ABI routing that runs before seccompiler's program.
+/// Builds the foreign-ABI routing that runs before seccompiler's program.
 fn foreign_abi_prefix() -> BpfProgram {
     const LOAD_WORD: u32 = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
     const JUMP_EQUAL: u32 = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;

@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 
 const PAGE_SIZE: u64 = 4096;
 
-/// Longest string the engine reads (`PATH_MAX`).
+/// Maximum length of a string the engine reads (`PATH_MAX`).
 pub const MAX_STRING: usize = 4096;
 
 /// Most argv or envp entries read for one exec.

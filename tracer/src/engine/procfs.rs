@@ -4,7 +4,7 @@ use std::fs;
 
 use protocol::{Container, File, Process};
 
-/// `AT_FDCWD` as the kernel sees it in a 64-bit register.
+/// `AT_FDCWD` as a 64-bit register value.
 const AT_FDCWD: i64 = libc::AT_FDCWD as i64;
 
 /// Reads the context of process `pid` from `/proc`: ids, credentials, comm,

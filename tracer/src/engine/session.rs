@@ -325,7 +325,7 @@ impl<'a> Session<'a> {
         self.resume(tid, None);
     }
 
-    /// Decodes a traced syscall at entry, asks the gate, and emits or keeps
+    /// Decodes a traced syscall at entry, calls the gate, and emits or keeps
     /// the event for the exit stop.
     fn on_entry(&mut self, tid: u32, regs: &SyscallRegs) {
         let Some(name) = syscalls::Sysno::new(regs.nr as usize).map(|sysno| sysno.name()) else {

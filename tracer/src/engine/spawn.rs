@@ -22,9 +22,11 @@ use super::TraceError;
 /// Everything the child needs after fork, allocated before it.
 pub struct Launch {
     path: CString,
-    argv: Vec<CString>,
+    /// Owner of the strings that `argv_pointers` points to.
+    _argv: Vec<CString>,
     argv_pointers: Vec<*const libc::c_char>,
-    env: Vec<CString>,
+    /// Owner of the strings that `env_pointers` points to.
+    _env: Vec<CString>,
     env_pointers: Vec<*const libc::c_char>,
     filter: Option<BpfProgram>,
     uid: Option<libc::uid_t>,
@@ -116,9 +118,9 @@ impl Launch {
             format!("sentrace: {}: exec failed\n", path.display()).into_bytes();
         Ok(Launch {
             path: c_string(path.into_os_string().into_vec()),
-            argv,
+            _argv: argv,
             argv_pointers,
-            env,
+            _env: env,
             env_pointers,
             filter,
             uid,
@@ -131,7 +133,7 @@ impl Launch {
     }
 
     /// Forks the child, seizes it with `options` and lets it run to its exec.
-    /// Returns the child's pid; the caller's wait loop sees its stops.
+    /// Returns the child's pid. The caller's wait loop receives its stops.
     pub fn start(
         &self,
         options: ptrace::Options,
@@ -182,7 +184,7 @@ impl Launch {
         })
     }
 
-    /// The child after fork. Never returns.
+    /// Runs the child after fork. Never returns.
     fn child_main(&self, child_mask: &libc::sigset_t) -> ! {
         // SAFETY: only async-signal-safe calls on data prepared before fork;
         // every path ends in execve or _exit.
@@ -230,17 +232,12 @@ impl Launch {
         }
         true
     }
-
-    /// The argument strings, kept alive for the pointers in `argv_pointers`.
-    #[allow(dead_code)]
-    fn storage(&self) -> (&[CString], &[CString]) {
-        (&self.argv, &self.env)
-    }
 }
 
-/// Installs the filter; without `PR_SET_NO_NEW_PRIVS` first, so that setuid
-/// programs keep working under a privileged tracer, and with it only when the
-/// kernel requires it (EACCES: no `CAP_SYS_ADMIN`). Async-signal-safe.
+/// Installs the filter. It tries without `PR_SET_NO_NEW_PRIVS` first, so that
+/// setuid programs keep working under a privileged tracer, and sets it only
+/// when the kernel requires it (EACCES without `CAP_SYS_ADMIN`).
+/// Async-signal-safe.
 fn install_filter(program: &BpfProgram) -> bool {
     let fprog = libc::sock_fprog {
         len: program.len() as u16,

@@ -31,7 +31,7 @@ pub enum Stop {
     /// A group-stop (job control: SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) by this signal.
     JobControl { signal: i32 },
     /// `PTRACE_EVENT_STOP` that is not a group-stop: the first stop of an
-    /// auto-attached child, or the answer to `PTRACE_INTERRUPT`.
+    /// auto-attached child, or the stop that `PTRACE_INTERRUPT` requested.
     Interrupt,
     /// A signal is about to be delivered.
     Signal { signal: i32 },

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The `sentrace` binary under test.
+/// Returns the path of the `sentrace` binary under test.
 pub fn sentrace() -> &'static str {
     env!("CARGO_BIN_EXE_sentrace")
 }
 
-/// A fresh scratch directory for one test.
+/// Creates a fresh scratch directory for one test.
 pub fn scratch_dir(test: &str) -> PathBuf {
     let directory =
         std::env::temp_dir().join(format!("sentrace-trace-{}-{test}", std::process::id()));
@@ -88,7 +88,7 @@ impl Traced {
             .any(|event| event.pointer(pointer).and_then(Value::as_str) == Some(expected))
     }
 
-    /// The exit code, or `None` when sentrace was killed by a signal.
+    /// Returns the exit code, or `None` when sentrace was killed by a signal.
     pub fn code(&self) -> Option<i32> {
         self.status.code()
     }

@@ -13,8 +13,8 @@ use crate::engine::regs::{self, Abi, SyscallRegs};
 use crate::engine::stop::{wait_any, Stop};
 
 impl Session<'_> {
-    /// A fork, vfork or clone completed in `tid`: register the new tracee
-    /// and report a fork event unless it is a thread.
+    /// Registers the tracee that a fork, vfork or clone of `tid` created, and
+    /// reports a fork event unless it is a thread.
     pub(super) fn on_new_child(&mut self, tid: u32, event: i32) {
         let pid = Pid::from_raw(tid as i32);
         let child = ptrace::getevent(pid).unwrap_or(0) as u32;
@@ -50,8 +50,8 @@ impl Session<'_> {
         self.resume(tid, None);
     }
 
-    /// An exec completed: move the tracee to its new tid if a non-leader
-    /// thread exec'd, refresh the process context and report the exec.
+    /// Handles a completed exec: moves the tracee to its new tid when a
+    /// non-leader thread exec'd, refreshes the process context and reports it.
     pub(super) fn on_exec(&mut self, tid: u32) {
         let pid = Pid::from_raw(tid as i32);
         let former = ptrace::getevent(pid).map_or(tid, |value| value as u32);
