@@ -1,8 +1,9 @@
 //! The ptrace stop loop: one session traces one workload, wrapped or
 //! attached, until every tracee has exited or the tracer detaches.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
+use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -59,6 +60,11 @@ pub struct Session<'a> {
     tracees: HashMap<u32, Tracee>,
     /// Cached process context per thread group id.
     processes: HashMap<u32, Process>,
+    /// True when chdir and fchdir are traced, so a cached cwd stays valid
+    /// until the next chdir of its process.
+    cwd_tracked: bool,
+    /// Thread groups that called chdir since their cwd was last read.
+    stale_cwd: HashSet<u32>,
     root: u32,
     root_exit: Option<WorkloadExit>,
     signals: Arc<SignalState>,
@@ -130,6 +136,10 @@ impl<'a> Session<'a> {
         signals: Arc<SignalState>,
         root: u32,
     ) -> Session<'a> {
+        let cwd_tracked = ["chdir", "fchdir"].iter().all(|name| {
+            syscalls::Sysno::from_str(name)
+                .is_ok_and(|sysno| traced.contains(&i64::from(sysno.id())))
+        });
         Session {
             config,
             sink,
@@ -138,6 +148,8 @@ impl<'a> Session<'a> {
             use_seccomp,
             tracees: HashMap::new(),
             processes: HashMap::new(),
+            cwd_tracked,
+            stale_cwd: HashSet::new(),
             root,
             root_exit: None,
             signals,
@@ -335,6 +347,10 @@ impl<'a> Session<'a> {
             return;
         };
         let process = self.context(tid);
+        if matches!(decoded.body, EventBody::Chdir { .. }) {
+            let tgid = self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid);
+            self.stale_cwd.insert(tgid);
+        }
         let mut denied = false;
         if let Some(gate) = self.gate {
             let event = Event {

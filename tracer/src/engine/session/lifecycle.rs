@@ -110,14 +110,22 @@ impl Session<'_> {
         );
     }
 
-    /// Returns the process context of thread `tid`, from the cache of its
-    /// thread group, with the current cwd.
+    /// Returns the process context of thread `tid` from the cache of its
+    /// thread group. The cwd is re-read for every event unless chdir is
+    /// traced, and then after each chdir.
+    // NOTE: a thread created without CLONE_FS has its own cwd, but the cache
+    // keeps one cwd per thread group.
     pub(super) fn context(&mut self, tid: u32) -> Process {
         let tgid = self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid);
         let mut process = match self.processes.get(&tgid) {
-            Some(process) => {
-                let mut process = process.clone();
-                process.cwd = procfs::read_cwd(tid);
+            Some(cached) => {
+                let mut process = cached.clone();
+                if !self.cwd_tracked || self.stale_cwd.remove(&tgid) {
+                    process.cwd = procfs::read_cwd(tid);
+                    if let Some(cached) = self.processes.get_mut(&tgid) {
+                        cached.cwd = process.cwd.clone();
+                    }
+                }
                 process
             }
             None => {
