@@ -1,4 +1,10 @@
 //! The deny gate: the probe's deny rules, compiled, as a [`SyscallGate`].
+//!
+//! A rule with a `deny` action qualifies when its expression reads only
+//! what the tracer knows at syscall entry: the event's arguments (paths,
+//! flags, modes, addresses) and the acting process's own fields. Rules that
+//! read `*.retval`, `process.parent.*`, `process.ancestors.*` or variables
+//! are left out with a logged reason, and the probe still alerts on them.
 
 use protocol::{DenyRule, Event};
 use rules::DenyPolicy;
