@@ -11,9 +11,9 @@
 //!
 //! - Each event is processed exactly once across tracer reconnects and a
 //!   graceful probe restart, because on SIGTERM the probe acknowledges every
-//!   batch it processed before it exits. After a probe crash, events that
-//!   were processed but not yet acknowledged are processed again by the next
-//!   probe.
+//!   batch it processed before it exits (the `probe_restart` test checks
+//!   this). After a probe crash, events that were processed but not yet
+//!   acknowledged are processed again by the next probe.
 //! - The sink queues are shared by all sessions, so a session that raises
 //!   alerts faster than a sink writes them can crowd out the alerts of other
 //!   sessions from that sink (they are dropped and counted).

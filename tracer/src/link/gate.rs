@@ -1,7 +1,7 @@
 //! The deny gate: the probe's deny rules, compiled, as a [`SyscallGate`].
 //!
 //! A rule with a `deny` action qualifies when its expression reads only
-//! what the tracer knows at syscall entry: the event's arguments (paths,
+//! what the tracer has at syscall entry: the event's arguments (paths,
 //! flags, modes, addresses) and the acting process's own fields. Rules that
 //! read `*.retval`, `process.parent.*`, `process.ancestors.*` or variables
 //! are left out with a logged reason, and the probe still alerts on them.
