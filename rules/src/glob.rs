@@ -7,6 +7,7 @@
 //! a single automaton pass.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 use regex::Regex;
@@ -35,13 +36,43 @@ pub fn glob_to_regex(pattern: &str, path: bool) -> String {
     out
 }
 
+/// FNV-1a, faster than SipHash on short keys; the keys are policy strings,
+/// not input an attacker chooses freely, so flooding is not a concern.
+#[derive(Default)]
+pub struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+/// Sets at most this large are compared one by one instead of hashed.
+const LINEAR_LIMIT: usize = 8;
+
 /// A set of strings and globs, matched as a whole.
 #[derive(Debug, Clone)]
 pub struct StrSet {
-    exact: HashSet<String>,
-    /// The single exact value when the set holds one, compared without hashing.
-    single: Option<String>,
+    exact: HashSet<String, BuildHasherDefault<Fnv>>,
+    /// The exact values when there are few, compared without hashing.
+    few: Vec<String>,
     patterns: Option<Regex>,
+    /// The literal start of every value and glob, `None` when a regular
+    /// expression is present (see [`StrSet::prefixes`]).
+    prefixes: Option<Vec<String>>,
 }
 
 impl StrSet {
@@ -82,29 +113,49 @@ impl StrSet {
                 .map_err(|error| error.to_string())?;
             Some(regex)
         };
-        let single = if exact.len() == 1 {
-            exact.first().cloned()
+        let prefixes = regexes.is_empty().then(|| {
+            let glob_prefixes = globs
+                .iter()
+                .map(|glob| glob.split('*').next().unwrap_or_default().to_string());
+            exact.iter().cloned().chain(glob_prefixes).collect()
+        });
+        let few = if exact.len() <= LINEAR_LIMIT {
+            exact.clone()
         } else {
-            None
+            Vec::new()
+        };
+        let exact = if exact.len() > LINEAR_LIMIT {
+            exact.into_iter().collect()
+        } else {
+            HashSet::default()
         };
         Ok(StrSet {
-            exact: exact.into_iter().collect(),
-            single,
+            exact,
+            few,
             patterns,
+            prefixes,
         })
     }
 
     /// Returns true when `value` equals one of the strings or matches a glob.
     pub fn contains(&self, value: &str) -> bool {
-        let exact = match &self.single {
-            Some(single) => single == value,
-            None => !self.exact.is_empty() && self.exact.contains(value),
+        let exact = if self.exact.is_empty() {
+            self.few.iter().any(|item| item == value)
+        } else {
+            self.exact.contains(value)
         };
         exact
             || self
                 .patterns
                 .as_ref()
                 .is_some_and(|regex| regex.is_match(value))
+    }
+
+    /// Returns the literal prefix of each string and glob: a value in the
+    /// set starts with one of them. `None` when the set has a regular
+    /// expression, which has no such prefix.
+    pub fn prefixes(&self) -> Option<Vec<String>> {
+        self.prefixes.clone()
     }
 }
 
@@ -204,6 +255,21 @@ mod tests {
         assert!(set.contains("bash"));
         assert!(set.contains("zsh"));
         assert!(!set.contains("python"));
+    }
+
+    #[test]
+    fn large_sets_and_prefixes() {
+        let exact: Vec<String> = (0..20).map(|i| format!("/bin/tool{i}")).collect();
+        let set = StrSet::new(exact, &["/etc/*".into()], &[], true).unwrap();
+        assert!(set.contains("/bin/tool19"));
+        assert!(!set.contains("/bin/tool20"));
+        let prefixes = set.prefixes().unwrap();
+        assert!(prefixes.contains(&"/etc/".to_string()));
+        assert_eq!(prefixes.len(), 21);
+        assert!(StrSet::new(Vec::new(), &[], &["x".into()], false)
+            .unwrap()
+            .prefixes()
+            .is_none());
     }
 
     #[test]

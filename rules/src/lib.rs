@@ -26,6 +26,7 @@ mod deny;
 mod eval;
 mod fields;
 mod glob;
+mod index;
 mod load;
 mod parse;
 mod policy;

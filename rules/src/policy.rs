@@ -7,6 +7,7 @@ use protocol::{DenyRule, Event, EventKind, Process};
 
 use crate::compile::{self, Scope};
 use crate::eval::{value_to_var, Context, Operand, Predicate};
+use crate::index::RuleIndex;
 use crate::load::{self, RuleAction, SetAction, SetValue};
 use crate::report::LoadReport;
 use crate::variables::{VarValue, Variables};
@@ -61,6 +62,8 @@ pub(crate) struct Rule {
 #[derive(Debug)]
 pub struct Policy {
     by_kind: Vec<Vec<Rule>>,
+    /// Candidate selection for each entry of `by_kind`.
+    indexes: Vec<RuleIndex>,
     report: LoadReport,
     deny: Vec<DenyRule>,
 }
@@ -86,6 +89,10 @@ impl Policy {
     fn empty() -> Policy {
         Policy {
             by_kind: EventKind::ALL.iter().map(|_| Vec::new()).collect(),
+            indexes: EventKind::ALL
+                .iter()
+                .map(|_| RuleIndex::default())
+                .collect(),
             report: LoadReport::default(),
             deny: Vec::new(),
         }
@@ -115,6 +122,11 @@ impl Policy {
             }
             policy.by_kind[rule.event as usize].push(rule.rule);
         }
+        policy.indexes = policy
+            .by_kind
+            .iter()
+            .map(|rules| RuleIndex::build(rules.iter().map(|rule| &rule.predicate)))
+            .collect();
         policy.report = loaded.report.clone();
         Ok((policy, loaded.report))
     }
@@ -148,7 +160,24 @@ impl Policy {
         variables: &mut Variables,
     ) -> Vec<Match> {
         let mut matches = Vec::new();
-        for rule in &self.by_kind[event.kind() as usize] {
+        let rules = &self.by_kind[event.kind() as usize];
+        if rules.is_empty() {
+            return matches;
+        }
+        let candidates = {
+            let context = Context {
+                event,
+                ancestors,
+                variables,
+                bound: None,
+            };
+            self.indexes[event.kind() as usize].candidates(&context, rules.len())
+        };
+        for (rule, _) in rules
+            .iter()
+            .zip(candidates)
+            .filter(|(_, candidate)| *candidate)
+        {
             let context = Context {
                 event,
                 ancestors,
