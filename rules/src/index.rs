@@ -179,15 +179,14 @@ impl RuleIndex {
         index
     }
 
-    /// Returns, for each rule, whether it may match the event.
-    pub fn candidates(&self, context: &Context<'_>, rule_count: usize) -> Vec<bool> {
-        let mut marks = vec![false; rule_count];
+    /// Sets `marks[i]` for each rule `i` that may match the event; `marks`
+    /// has one entry per rule and starts all false.
+    pub fn mark_candidates(&self, context: &Context<'_>, marks: &mut [bool]) {
         for rule in &self.always {
             marks[*rule as usize] = true;
         }
         for trie in &self.fields {
-            trie.mark(context, &mut marks);
+            trie.mark(context, marks);
         }
-        marks
     }
 }

@@ -164,19 +164,29 @@ impl Policy {
         if rules.is_empty() {
             return matches;
         }
-        let candidates = {
+        // Rules per event type rarely exceed this; larger buckets use the heap.
+        const STACK_MARKS: usize = 256;
+        let mut stack_marks = [false; STACK_MARKS];
+        let mut heap_marks = Vec::new();
+        let marks: &mut [bool] = if rules.len() <= STACK_MARKS {
+            &mut stack_marks[..rules.len()]
+        } else {
+            heap_marks.resize(rules.len(), false);
+            &mut heap_marks
+        };
+        {
             let context = Context {
                 event,
                 ancestors,
                 variables,
                 bound: None,
             };
-            self.indexes[event.kind() as usize].candidates(&context, rules.len())
-        };
+            self.indexes[event.kind() as usize].mark_candidates(&context, marks);
+        }
         for (rule, _) in rules
             .iter()
-            .zip(candidates)
-            .filter(|(_, candidate)| *candidate)
+            .zip(marks.iter())
+            .filter(|(_, candidate)| **candidate)
         {
             let context = Context {
                 event,
