@@ -1,0 +1,139 @@
+//! `sentrace rules check` and `sentrace rules fields`, run as a user would.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const DATADOG_POLICY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/rulesets/datadog_default.policy"
+);
+
+/// Runs `sentrace` with arguments, killing it after 60 seconds.
+fn sentrace(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sentrace"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting sentrace");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("polling sentrace").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("sentrace {args:?} timed out");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("collecting output")
+}
+
+fn write_policy(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "sentrace-policy-check-{}-{name}",
+        std::process::id()
+    ));
+    std::fs::write(&path, text).expect("writing policy");
+    path
+}
+
+#[test]
+fn datadog_policy_checks_without_errors() {
+    let output = sentrace(&["rules", "check", "--format", "json", DATADOG_POLICY]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let summary = &report["summary"];
+    assert_eq!(summary["error"], 0, "{summary}");
+    assert!(summary["active"].as_u64().unwrap() >= 100, "{summary}");
+    let rules = report["rules"].as_array().unwrap();
+    let total: u64 = ["active", "disabled", "filtered", "unsupported", "error"]
+        .iter()
+        .map(|key| summary[key].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, rules.len() as u64);
+    for rule in rules {
+        let status = rule["status"].as_str().unwrap();
+        assert!(["active", "disabled", "filtered", "unsupported", "error"].contains(&status));
+        if status == "unsupported" {
+            assert!(
+                rule["reason"]
+                    .as_str()
+                    .is_some_and(|reason| !reason.is_empty()),
+                "{rule}"
+            );
+        }
+    }
+}
+
+#[test]
+fn broken_rule_is_shown_with_its_span() {
+    let path = write_policy(
+        "broken.policy",
+        "rules:\n  - id: good\n    expression: open.flags == 0\n  - id: bad\n    expression: open.flags == \"x\"\n",
+    );
+    let output = sentrace(&["rules", "check", path.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("active       good"), "{text}");
+    assert!(text.contains("error        bad"), "{text}");
+    assert!(
+        text.contains(&format!("  --> {}:5:31", path.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("   | {}^^^", " ".repeat(30))),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 rules: 1 active, 0 disabled, 0 filtered, 0 unsupported, 1 error"),
+        "{text}"
+    );
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn unreadable_policy_is_an_error() {
+    let output = sentrace(&["rules", "check", "/nonexistent/sentrace.policy"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("failed to read policy file"));
+}
+
+#[test]
+fn builtin_policy_is_checked_without_files() {
+    let output = sentrace(&["rules", "check", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report["summary"]["active"].as_u64().unwrap() >= 40);
+    assert_eq!(report["summary"]["error"], 0);
+}
+
+#[test]
+fn fields_lists_the_registry() {
+    let output = sentrace(&["rules", "fields"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "open.file.path",
+        "exec.args",
+        "process.ancestors.file.name",
+        "connect.addr.ip",
+        "chmod.file.destination.mode",
+        "memfd_create.name",
+    ] {
+        let line = text
+            .lines()
+            .find(|line| line.split_whitespace().next() == Some(expected));
+        assert!(line.is_some(), "{expected} missing from:\n{text}");
+    }
+    let ip = text
+        .lines()
+        .find(|line| line.starts_with("connect.addr.ip "))
+        .unwrap();
+    assert!(ip.contains(" ip ") && ip.ends_with("connect"), "{ip}");
+}
