@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -189,6 +189,8 @@ fn pid_namespace_inode() -> u64 {
         .unwrap_or(0)
 }
 
+/// Logs to stderr at warn level, debug with --verbose, or as `SENTRACE_LOG`
+/// sets; colors only on a terminal.
 fn init_logging(verbose: bool) {
     let default = if verbose { "debug" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SENTRACE_LOG")
@@ -196,5 +198,6 @@ fn init_logging(verbose: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

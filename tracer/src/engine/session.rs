@@ -412,7 +412,12 @@ impl<'a> Session<'a> {
             {
                 accept.addr = super::decode::accept_peer(pid, address, length);
             }
-            (EventBody::Open { open }, AtExit::OpenedFd) if regs.ret >= 0 => {
+            // A memfd can only be opened by path through /proc/PID/fd or /dev/fd.
+            (EventBody::Open { open }, AtExit::OpenedFd)
+                if regs.ret >= 0
+                    && (open.file.path.starts_with("/proc/")
+                        || open.file.path.starts_with("/dev/fd/")) =>
+            {
                 if let Some(memfd) =
                     procfs::fd_path(tid, regs.ret).and_then(|path| super::decode::memfd_path(&path))
                 {
