@@ -25,7 +25,14 @@
 //! - The process context is cached per process and refreshed on exec and on
 //!   traced credential, chdir and prctl events; the cwd is re-read for every
 //!   event. A credential change through an untraced syscall shows late.
-//! - Register access is written for x86_64 and aarch64; only x86_64 is tested.
+//! - Register access is written for x86_64 and aarch64, but only x86_64 is
+//!   built and tested.
+//! - Foreign-ABI syscalls are reported as `foreign_abi` events only; an i386
+//!   `open` does not also produce an `open` event. Without seccomp (attach
+//!   mode, `--disable-seccomp`) an `int 0x80` from 64-bit code looks like a
+//!   native syscall, because only the seccomp data carries its ABI.
+//! - A syscall waiting for its exit stop is not reported when the tracee is
+//!   killed before the syscall returns.
 
 use std::ffi::OsString;
 

@@ -16,7 +16,7 @@ fn shell_example_reports_exec_open_mkdir_rmdir() {
     let traced = trace(&directory, &[], &["sh", "-c", script], TIMEOUT);
     assert_eq!(traced.code(), Some(7));
     assert!(
-        traced.has("exec", "/exec/file/path", "/usr/bin/cat"),
+        traced.has("exec", "/exec/file/name", "cat"),
         "no exec of cat"
     );
     assert!(
@@ -259,7 +259,7 @@ fn disable_seccomp_reports_the_same_events() {
         TIMEOUT,
     );
     assert_eq!(traced.code(), Some(3));
-    assert!(traced.has("exec", "/exec/file/path", "/usr/bin/cat"));
+    assert!(traced.has("exec", "/exec/file/name", "cat"));
     assert!(traced.has("open", "/open/file/path", "/etc/hostname"));
     assert_eq!(traced.of_type("mkdir").len(), 1);
     assert_eq!(traced.of_type("rmdir").len(), 1);
