@@ -12,7 +12,7 @@ use probe::{
 };
 
 use super::probe::init_logging;
-use super::trace::{self, OnProbeUnavailable, TraceArgs};
+use super::trace::{self, TraceArgs};
 
 /// Seconds the tracer waits for the embedded probe (it is already listening).
 const EMBEDDED_PROBE_TIMEOUT: u64 = 10;
@@ -66,25 +66,55 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     let probe = ProbeHandle::start(config, SharedRules::new(rules))?;
 
-    let trace_args = TraceArgs {
-        output: None,
-        probe_addr: probe.local_addr().to_string(),
-        probe_timeout: EMBEDDED_PROBE_TIMEOUT,
-        on_probe_unavailable: OnProbeUnavailable::Exit,
-        buffer_events: tracer::link::DEFAULT_BUFFER_EVENTS,
-        proc_scan_interval: Some(0),
-        token_file: None,
-        uid: None,
-        gid: None,
-        disable_seccomp: false,
-        start_immediately: false,
-        verbose: args.verbose,
-        pids: Vec::new(),
-        command: args.command,
-    };
+    let trace_args = trace_args(&probe.local_addr().to_string(), args.verbose, args.command)?;
     let status = trace::run(trace_args);
     // The link flushed every event; the shutdown waits for the sinks to
     // print the alerts they raised.
     probe.shutdown();
     status
+}
+
+/// The `sentrace trace` command line, parsed with the same definitions.
+#[derive(clap::Parser)]
+struct TraceCommandLine {
+    #[command(flatten)]
+    trace: TraceArgs,
+}
+
+/// Builds the `sentrace trace` arguments for the embedded probe by parsing a
+/// command line, so that every other option keeps the trace command's
+/// default.
+fn trace_args(
+    probe_addr: &str,
+    verbose: bool,
+    command: Vec<OsString>,
+) -> anyhow::Result<TraceArgs> {
+    let timeout = EMBEDDED_PROBE_TIMEOUT.to_string();
+    let mut argv: Vec<OsString> = [
+        "sentrace-trace",
+        "--probe-addr",
+        probe_addr,
+        "--probe-timeout",
+        &timeout,
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    argv.extend(
+        [
+            "--on-probe-unavailable",
+            "exit",
+            "--proc-scan-interval",
+            "0",
+        ]
+        .map(OsString::from),
+    );
+    if verbose {
+        argv.push("--verbose".into());
+    }
+    argv.push("--".into());
+    argv.extend(command);
+    let parsed = <TraceCommandLine as clap::Parser>::try_parse_from(argv)
+        .context("invalid trace arguments")?;
+    Ok(parsed.trace)
 }
