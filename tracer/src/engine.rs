@@ -50,14 +50,13 @@ mod stop;
 
 pub use procfs::snapshot_process;
 
-/// Blocks the signals the tracer forwards to the workload (SIGTERM, SIGINT,
-/// SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH) in the calling thread. Call
-/// it in the main thread before starting any other thread (a probe link, a
-/// runtime), so that those threads inherit the block and such a signal is
-/// forwarded instead of killing the tracer. [`wrap`] and [`attach`] call it
-/// too, which suffices when they run before any thread exists.
-pub fn block_forwarded_signals() {
-    signals::block_forwarded();
+/// Installs the handlers for the signals the tracer forwards to the
+/// workload (SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH).
+/// [`wrap`] and [`attach`] install them too; calling this first makes such
+/// a signal that arrives while a probe link starts harmless, because the
+/// handlers replace the default action (terminate) in every thread.
+pub fn install_signal_forwarding() {
+    signals::install_handlers();
 }
 
 /// Tracing options: the syscall set, the seccomp switch and the workload's credentials.

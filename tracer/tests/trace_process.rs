@@ -329,3 +329,38 @@ fn ptrace_eperm_names_the_missing_capability() {
         assert!(stderr.contains(needle), "message lacks {needle}: {stderr}");
     }
 }
+
+#[test]
+fn signals_are_forwarded_with_probe_link() {
+    // Port 1 on loopback refuses connections, so the link's sender thread
+    // keeps retrying while the workload runs.
+    let child = Command::new(sentrace())
+        .args([
+            "trace",
+            "--probe-addr",
+            "127.0.0.1:1",
+            "--probe-timeout",
+            "1",
+            "--",
+        ])
+        .args([
+            "sh",
+            "-c",
+            "trap 'exit 42' USR1; while :; do sleep 0.1; done",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
+    let result = wait_with_timeout(child, TIMEOUT);
+    assert_eq!(
+        result.status.code(),
+        Some(42),
+        "stderr: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}

@@ -74,8 +74,8 @@ pub struct TraceArgs {
 
 /// Runs `sentrace trace` and returns the workload's exit status.
 pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
-    // Before the probe link starts its threads, so they inherit the block.
-    engine::block_forwarded_signals();
+    // Before the probe link starts, so a signal meanwhile cannot kill the tracer.
+    engine::install_signal_forwarding();
     init_logging(args.verbose);
     if args.command.is_empty() && args.pids.is_empty() {
         anyhow::bail!("nothing to trace: give a command after `--` or --pid PID");

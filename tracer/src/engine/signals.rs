@@ -3,8 +3,10 @@
 //! In wrap mode SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and
 //! SIGWINCH are forwarded to the workload's first process, as if they had
 //! been sent to it. In attach mode SIGINT and SIGTERM ask the engine to
-//! detach. The signals are blocked in the tracer's threads and taken by a
-//! thread that calls `sigwait`. That thread wakes the ptrace thread from
+//! detach. A handler writes each such signal's number to a pipe, whatever
+//! thread the kernel delivers it to, so no thread of the process (a probe
+//! runtime, a link sender) can die of the default action. A forwarding
+//! thread reads the pipe. To detach, it wakes the ptrace thread from
 //! `waitpid` with a SIGURG whose handler does nothing.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -25,7 +27,13 @@ const FORWARDED: [libc::c_int; 7] = [
 /// The signal that interrupts the ptrace thread's `waitpid`.
 const WAKE_SIGNAL: libc::c_int = libc::SIGURG;
 
-/// Shared state between the signal thread and the ptrace thread.
+/// Write end of the signal pipe, -1 until the handlers are installed.
+static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
+
+/// The state shared with the forwarding thread of the process.
+static STATE: OnceLock<Arc<SignalState>> = OnceLock::new();
+
+/// Shared state between the forwarding thread and the ptrace thread.
 #[derive(Debug, Default)]
 pub struct SignalState {
     /// Pid that forwarded signals go to (0: none yet).
@@ -40,56 +48,46 @@ pub struct SignalState {
     ptrace_tid: AtomicI32,
 }
 
-/// The state shared with the one `sigwait` thread of the process.
-static STATE: OnceLock<Arc<SignalState>> = OnceLock::new();
-
 extern "C" fn ignore_signal(_signal: libc::c_int) {}
 
-/// The signal mask of the first thread that blocked the forwarded signals,
-/// which the workload's child restores after fork.
-static ORIGINAL_MASK: OnceLock<SignalMask> = OnceLock::new();
-
-/// A `sigset_t` that can live in a static.
-struct SignalMask(libc::sigset_t);
-
-// SAFETY: a sigset_t is plain data that is never mutated after creation.
-unsafe impl Send for SignalMask {}
-// SAFETY: as above, shared access only reads it.
-unsafe impl Sync for SignalMask {}
-
-fn forwarded_set() -> libc::sigset_t {
-    // SAFETY: `set` is initialized by sigemptyset before sigaddset uses it.
+/// Writes the signal number to the pipe. Async-signal-safe: one write, and
+/// errno is restored for the interrupted code.
+extern "C" fn queue_signal(signal: libc::c_int) {
+    let fd = PIPE_WRITE.load(Ordering::Relaxed);
+    if fd < 0 {
+        return;
+    }
+    let byte = signal as u8;
+    // SAFETY: write from a live local byte; errno is saved and restored.
     unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for signal in FORWARDED {
-            libc::sigaddset(&mut set, signal);
-        }
-        set
+        let saved = *libc::__errno_location();
+        libc::write(fd, (&byte as *const u8).cast(), 1);
+        *libc::__errno_location() = saved;
     }
 }
 
-/// Blocks the forwarded signals in the calling thread and returns the mask
-/// it had before the first call. Threads started afterwards inherit the
-/// block, so a signal reaches the `sigwait` thread rather than killing the
-/// tracer with its default action.
-pub fn block_forwarded() -> libc::sigset_t {
-    let set = forwarded_set();
-    // SAFETY: `set` and `previous` are valid sigsets for the call.
-    let previous = unsafe {
-        let mut previous: libc::sigset_t = std::mem::zeroed();
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
-        previous
-    };
-    ORIGINAL_MASK.get_or_init(|| SignalMask(previous)).0
+/// Installs a handler without `SA_RESTART` for WAKE_SIGNAL and with it for
+/// the forwarded signals.
+fn set_handler(signal: libc::c_int, handler: extern "C" fn(libc::c_int), restart: bool) {
+    // SAFETY: the sigaction value is zeroed, then filled with a valid handler.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as *const () as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        action.sa_flags = if restart { libc::SA_RESTART } else { 0 };
+        libc::sigaction(signal, &action, std::ptr::null_mut());
+    }
 }
 
-/// Installs the signal handling for a new session and returns the shared
-/// state and the signal mask the workload's child must restore after fork.
-/// The `sigwait` thread starts on the first call and serves later sessions.
+/// Installs the handlers and starts the forwarding thread, once per process.
+pub fn install_handlers() -> Arc<SignalState> {
+    Arc::clone(STATE.get_or_init(start_forwarding))
+}
+
+/// Prepares signal handling for a new session. Returns the shared state and
+/// the signal mask the workload's child restores after fork.
 pub fn install(attach_mode: bool) -> (Arc<SignalState>, libc::sigset_t) {
-    let original = block_forwarded();
-    let state = STATE.get_or_init(start_signal_thread);
+    let state = install_handlers();
     state.target.store(0, Ordering::SeqCst);
     state.detach.store(false, Ordering::SeqCst);
     state.detach_seen.store(false, Ordering::SeqCst);
@@ -98,39 +96,51 @@ pub fn install(attach_mode: bool) -> (Arc<SignalState>, libc::sigset_t) {
     state
         .ptrace_tid
         .store(unsafe { libc::gettid() }, Ordering::SeqCst);
-    (Arc::clone(state), original)
+    // SAFETY: a null new set only reads the current mask into `mask`.
+    let mask = unsafe {
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
+        mask
+    };
+    (state, mask)
 }
 
-fn start_signal_thread() -> Arc<SignalState> {
+fn start_forwarding() -> Arc<SignalState> {
     let state = Arc::new(SignalState::default());
-    // SAFETY: the sigaction value is zeroed, then filled; the handler is an
-    // extern "C" fn that does nothing.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = ignore_signal as *const () as usize;
-        libc::sigemptyset(&mut action.sa_mask);
-        // No SA_RESTART: waitpid must return EINTR.
-        action.sa_flags = 0;
-        libc::sigaction(WAKE_SIGNAL, &action, std::ptr::null_mut());
+    let mut fds = [-1; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 returns.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        tracing::warn!(error = %nix::Error::last(), "signal forwarding is not available");
+        return state;
+    }
+    let [read_end, write_end] = fds;
+    PIPE_WRITE.store(write_end, Ordering::SeqCst);
+    set_handler(WAKE_SIGNAL, ignore_signal, false);
+    for signal in FORWARDED {
+        set_handler(signal, queue_signal, true);
     }
     let thread_state = Arc::clone(&state);
     let spawned = std::thread::Builder::new()
         .name("sentrace-signals".into())
-        .spawn(move || signal_thread(thread_state));
+        .spawn(move || forward_signals(thread_state, read_end));
     if let Err(error) = spawned {
         tracing::warn!(%error, "signal forwarding is not available");
     }
     state
 }
 
-fn signal_thread(state: Arc<SignalState>) {
-    let set = forwarded_set();
+fn forward_signals(state: Arc<SignalState>, read_end: libc::c_int) {
     loop {
-        let mut signal = 0;
-        // SAFETY: `set` and `signal` are valid for the call.
-        if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
-            continue;
+        let mut byte = 0u8;
+        // SAFETY: reads one byte into a live local.
+        let count = unsafe { libc::read(read_end, (&mut byte as *mut u8).cast(), 1) };
+        if count != 1 {
+            if count < 0 && nix::Error::last() == nix::Error::EINTR {
+                continue;
+            }
+            return;
         }
+        let signal = libc::c_int::from(byte);
         if state.attach_mode.load(Ordering::SeqCst) {
             if signal == libc::SIGINT || signal == libc::SIGTERM {
                 request_detach(&state);
