@@ -66,8 +66,8 @@ extern "C" fn queue_signal(signal: libc::c_int) {
     }
 }
 
-/// Installs a handler without `SA_RESTART` for WAKE_SIGNAL and with it for
-/// the forwarded signals.
+/// Installs `handler` for `signal`, with `SA_RESTART` when `restart` is set.
+/// The wake signal needs it unset, so that `waitpid` returns EINTR.
 fn set_handler(signal: libc::c_int, handler: extern "C" fn(libc::c_int), restart: bool) {
     // SAFETY: the sigaction value is zeroed, then filled with a valid handler.
     unsafe {
