@@ -117,9 +117,9 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// Replays the stream until `duration` has passed; returns events per CPU
-/// second (so that other load on the machine does not lower the figure) and
-/// the matches of the last replay.
+/// Replays the stream until `duration` has passed. Returns events per CPU
+/// second, so that other load on the machine lowers the figure less, and the
+/// matches of the last replay.
 fn measure(
     policy: &Policy,
     events: &[Event],

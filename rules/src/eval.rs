@@ -14,7 +14,8 @@ use crate::glob::{Cidr, StrSet};
 use crate::parse::{CmpOp, IntOp};
 use crate::variables::{VarScope, VarValue, Variables};
 
-/// What an expression is evaluated against.
+/// The event, the ancestors of its process and the session variables that
+/// an expression reads.
 pub(crate) struct Context<'a> {
     pub event: &'a Event,
     pub ancestors: &'a [Process],
@@ -81,7 +82,7 @@ pub(crate) enum Predicate {
     Compare(Box<Comparison>),
     /// A boolean field or variable used alone.
     Truthy(Operand),
-    /// True when the inner predicate holds with `process.ancestors[A]`
+    /// True when the inner predicate is true with `process.ancestors[A]`
     /// bound to some ancestor.
     AnyAncestor(Box<Predicate>),
 }

@@ -3,7 +3,7 @@
 //!
 //! Most rules require a string field (a path, a file name) to be in a set of
 //! strings and globs. The literal prefix of each such pattern (up to the first
-//! `*`) goes into a byte trie per field; walking the event's value through the
+//! `*`) goes into a byte trie per field. Walking the event's value through the
 //! trie marks the rules whose patterns could match. Rules without such a
 //! requirement are always candidates. The full predicate still decides, so
 //! the index changes speed only, never results.

@@ -56,7 +56,7 @@ pub struct Match {
     pub actions: Vec<MatchAction>,
 }
 
-/// An action that a matched rule asks for.
+/// An action that a matched rule requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MatchAction {
     /// Send `signal` to the process, or to every process of `scope`
@@ -64,7 +64,7 @@ pub enum MatchAction {
     Kill {
         /// Signal number.
         signal: i32,
-        /// Which processes receive the signal.
+        /// The processes that receive the signal.
         scope: String,
     },
     /// Refuse the syscall with `EPERM` (only where the tracer checks the rule

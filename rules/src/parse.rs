@@ -3,7 +3,8 @@
 //! The parser turns one expression into an untyped syntax tree whose nodes
 //! carry byte spans, so that the checker can underline what it rejects. It
 //! limits input size and nesting depth and returns a [`ParseError`] on any
-//! input it cannot read; it never panics.
+//! input it cannot read, without panicking (the fuzz targets and the
+//! randomized tests check this).
 
 use std::fmt;
 
@@ -34,7 +35,7 @@ impl Span {
 /// An expression that could not be parsed or checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
-    /// What is wrong.
+    /// Description of the problem.
     pub message: String,
     /// Where, in the expression text.
     pub span: Span,

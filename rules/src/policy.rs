@@ -41,7 +41,7 @@ pub enum LoadError {
     NotAPolicy {
         /// The file.
         path: String,
-        /// What is missing.
+        /// The missing part.
         message: String,
     },
 }
@@ -145,7 +145,7 @@ impl Policy {
     }
 
     /// Returns the active rules with a `deny` action whose fields the tracer
-    /// knows at syscall entry (no return value, ancestors or variables).
+    /// has at syscall entry (no return value, ancestors or variables).
     pub fn deny_rules(&self) -> Vec<DenyRule> {
         self.deny.clone()
     }

@@ -31,7 +31,7 @@ impl RuleStatus {
     }
 }
 
-/// Where an expression error sits in a policy file.
+/// The position of an expression error in a policy file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Location {
     /// Policy file (`<builtin>` for the built-in policy).
@@ -55,9 +55,9 @@ pub struct RuleReport {
     pub id: String,
     /// Final state.
     pub status: RuleStatus,
-    /// Why the rule is not active, or what part of it is ignored.
+    /// The reason the rule is not active, or the part of it that is ignored.
     pub reason: Option<String>,
-    /// Where the error is, for rules in error.
+    /// The error position, for rules in error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
 }

@@ -1,11 +1,11 @@
 //! Every rule of the built-in policy, triggered by a real command under the
 //! tracer, and not triggered by a benign neighbour of that command.
 //!
-//! Commands are safe to run as root: files below system directories are
-//! created and removed at once, sensitive files are opened for writing
-//! without being written, module loads and mounts use arguments the kernel
-//! rejects, and the metadata address is reached only from a new network
-//! namespace that has no route (the connect fails with ENETUNREACH).
+//! Commands are safe to run as root. Files below system directories are
+//! created and removed at once, and sensitive files are opened for writing
+//! without being written. Module loads and mounts use arguments the kernel
+//! rejects. The metadata address is reached only from a new network
+//! namespace that has no route, so the connect fails with ENETUNREACH.
 
 mod policy_support;
 
@@ -142,17 +142,17 @@ const CASES: &[Case] = &[
     Case { rule: "ptrace_attach", trigger: ptrace_request!("16"), benign: ptrace_request!("2") },
     Case { rule: "ptrace_memory_poke", trigger: ptrace_request!("4"), benign: ptrace_request!("2") },
     Case {
-        rule: "kernel_module_load_from_file",
+        rule: "module_load_from_file",
         trigger: libc_call!("syscall(313, -1, b\"\", 0)"),
         benign: libc_call!("syscall(175, None, 0, b\"\")"),
     },
     Case {
-        rule: "kernel_module_load_from_memory",
+        rule: "module_load_from_memory",
         trigger: libc_call!("syscall(175, None, 0, b\"\")"),
         benign: libc_call!("syscall(313, -1, b\"\", 0)"),
     },
     Case {
-        rule: "kernel_module_unload",
+        rule: "module_unload",
         trigger: libc_call!("syscall(176, b\"sentrace_no_such_module\", 0o4000)"),
         benign: "cat /proc/modules > /dev/null",
     },
@@ -204,17 +204,17 @@ const CASES: &[Case] = &[
         benign: "cp /bin/true {dir}/xmrig-notes && {dir}/xmrig-notes",
     },
     Case {
-        rule: "shell_history_truncated",
+        rule: "history_file_truncated",
         trigger: ": > {dir}/.bash_history",
         benign: "cat {dir}/.bash_history 2>/dev/null; true",
     },
     Case {
-        rule: "shell_history_deleted",
+        rule: "history_file_deleted",
         trigger: "touch {dir}/.bash_history && rm {dir}/.bash_history",
         benign: "touch {dir}/.bashrc && rm {dir}/.bashrc",
     },
     Case {
-        rule: "shell_history_symlinked",
+        rule: "history_file_symlinked",
         trigger: "ln -s /dev/null {dir}/.bash_history",
         benign: "ln -s /dev/null {dir}/other",
     },

@@ -15,8 +15,8 @@ use rules::{Policy, Variables};
 /// How long one traced command may run.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A scratch directory for one command, outside /tmp so that running files
-/// from it does not look like execution from /tmp.
+/// Creates a scratch directory for one command, outside /tmp so that running
+/// files from it does not look like execution from /tmp.
 pub fn scratch_dir(name: &str) -> PathBuf {
     let directory = PathBuf::from(format!(
         "/var/lib/sentrace-policy-test/{}-{name}",
