@@ -91,3 +91,32 @@ pub fn matched_rules(policy: &Policy, events: &[Event]) -> BTreeSet<String> {
     }
     matched
 }
+
+/// Runs `sh -c command` under `sentrace run --format json` and returns the
+/// ids of the alerts it printed on stderr.
+pub fn run_command(command: &str, directory: &Path) -> BTreeSet<String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sentrace"))
+        .args(["run", "--format", "json", "--", "sh", "-c", command])
+        .current_dir(directory)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting sentrace run");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let deadline = Instant::now() + TIMEOUT;
+    while child.try_wait().expect("polling sentrace").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("sentrace run timed out after {TIMEOUT:?} running {command:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let text = reader.join().unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|alert| alert["rule_id"].as_str().map(str::to_string))
+        .collect()
+}
