@@ -13,12 +13,21 @@
 //!
 //! # Limitations
 //!
-//! - `process.user` resolves uid 0 to `root` only, because the tracer does not
-//!   read `/etc/passwd` of the workload; other uids give an empty name.
+//! - A rule that reads only `process.*` fields (no event-specific field) is
+//!   evaluated on exec events only.
+//! - `process.user`, `process.euser` and `process.group` resolve id 0 to
+//!   `root` only, because the workload's `/etc/passwd` is not read; other ids
+//!   give an empty name.
+//! - `process.ancestors[A].*` fields bind one ancestor for the whole rule
+//!   expression, which is then true when it is true for some ancestor.
 //! - Variable `ttl` and `size` are accepted and ignored: variables live until
-//!   their process exits or the session ends.
+//!   their process exits (`Variables::forget_process`) or the session ends.
 //! - The `cgroup` variable scope and the `hash` action are reported as not
 //!   supported.
+//! - Fields sentrace does not produce (file modes and owners before a change,
+//!   DNS, BPF, TTY names, ...) make a rule unsupported.
+//! - The built-in policy raises alerts only: none of its rules has a `kill`
+//!   or `deny` action.
 
 mod compile;
 mod constants;

@@ -164,6 +164,7 @@ impl Policy {
         if rules.is_empty() {
             return matches;
         }
+
         // Rules per event type rarely exceed this; larger buckets use the heap.
         const STACK_MARKS: usize = 256;
         let mut stack_marks = [false; STACK_MARKS];
@@ -183,6 +184,7 @@ impl Policy {
             };
             self.indexes[event.kind() as usize].mark_candidates(&context, marks);
         }
+
         for (rule, _) in rules
             .iter()
             .zip(marks.iter())
@@ -197,6 +199,7 @@ impl Policy {
             if !rule.predicate.eval(&context) {
                 continue;
             }
+
             let actions = apply_actions(rule, event, ancestors, variables);
             if !rule.silent {
                 matches.push(Match {

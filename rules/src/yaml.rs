@@ -164,6 +164,7 @@ pub(crate) fn locate(
         .char_indices()
         .nth(column.saturating_sub(1))
         .map_or(source.len(), |(index, _)| line_start + index);
+
     let mut position = start;
     let target = value.get(..offset.min(value.len())).unwrap_or(value);
     for wanted in target.chars() {
@@ -181,6 +182,7 @@ pub(crate) fn locate(
             position += found;
         }
     }
+
     let before = &source[..position];
     let error_line = before.matches('\n').count() + 1;
     let line_begin = before.rfind('\n').map_or(0, |index| index + 1);
