@@ -67,12 +67,15 @@ impl FieldTrie {
         }
     }
 
+    /// Marks the rules whose prefixes start a value of the field: every
+    /// element of a list and, for `process.ancestors.*`, every ancestor.
     fn mark(&self, context: &Context<'_>, marks: &mut [bool]) {
-        match Operand::Field(self.accessor).value(context) {
-            Some(Value::Str(text)) => self.mark_value(&text, marks),
-            Some(Value::List(items)) => items.iter().for_each(|item| self.mark_value(item, marks)),
-            _ => {}
-        }
+        Operand::Field(self.accessor).any_value(context, &mut |value| {
+            if let Value::Str(text) = value {
+                self.mark_value(text, marks);
+            }
+            false
+        });
     }
 }
 
@@ -125,13 +128,8 @@ fn approver(predicate: &Predicate) -> Option<Approver> {
         else {
             continue;
         };
-        if matches!(
-            accessor,
-            Accessor::Process(
-                ProcessScope::Ancestors | ProcessScope::Bound | ProcessScope::Parent,
-                _
-            )
-        ) {
+        // A bound ancestor is known only inside the rule's own evaluation.
+        if matches!(accessor, Accessor::Process(ProcessScope::Bound, _)) {
             continue;
         }
         let Some(prefixes) = set.prefixes() else {

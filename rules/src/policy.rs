@@ -346,3 +346,138 @@ mod tests {
         check::<DenyPolicy>();
     }
 }
+
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+    use protocol::{EventBody, File};
+
+    impl Policy {
+        /// Evaluates every rule of the event type, without the index.
+        fn evaluate_without_index(
+            &self,
+            event: &Event,
+            ancestors: &[Process],
+            variables: &mut Variables,
+        ) -> Vec<String> {
+            let mut ids = Vec::new();
+            for rule in &self.by_kind[event.kind() as usize] {
+                let context = Context {
+                    event,
+                    ancestors,
+                    variables,
+                    bound: None,
+                };
+                if rule.predicate.eval(&context) {
+                    apply_actions(rule, event, ancestors, variables);
+                    if !rule.silent {
+                        ids.push(rule.id.clone());
+                    }
+                }
+            }
+            ids
+        }
+    }
+
+    /// Rewrites a recorded event with a path and program name from the lists,
+    /// so that many rules match somewhere in the stream.
+    fn variants(event: &Event, paths: &[&str], names: &[&str]) -> Vec<Event> {
+        let mut out = Vec::new();
+        for (index, path) in paths.iter().enumerate() {
+            let mut variant = event.clone();
+            let name = names[index % names.len()];
+            match &mut variant.body {
+                EventBody::Open { open } => open.file = File::from_path(*path),
+                EventBody::Exec { exec } => {
+                    exec.file = File::from_path(format!("/usr/bin/{name}"));
+                    exec.argv = vec![name.to_string(), "-c".into(), (*path).to_string()];
+                    variant.process.file = exec.file.clone();
+                    variant.process.argv = exec.argv.clone();
+                    variant.process.comm = name.to_string();
+                }
+                _ => {}
+            }
+            out.push(variant);
+        }
+        out
+    }
+
+    #[test]
+    fn index_never_drops_matches() {
+        let datadog = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/rulesets/datadog_default.policy"
+        ))
+        .unwrap();
+        let sources = [
+            ("datadog".to_string(), datadog),
+            ("builtin".to_string(), BUILTIN_POLICY.to_string()),
+        ];
+        let (policy, _) = Policy::load_sources(&sources).unwrap();
+        let stream =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/events.jsonl"))
+                .unwrap();
+        let paths = [
+            "/etc/shadow",
+            "/root/.ssh/id_rsa",
+            "/etc/pam.d/sshd",
+            "/usr/bin/ls",
+            "/etc/sudoers.d/x",
+            "/var/log/auth.log",
+            "/tmp/.x/payload",
+            "/etc/ld.so.preload",
+            "/root/.aws/credentials",
+            "/etc/systemd/system/x.service",
+            "stratum+tcp://pool:3333",
+            "/proc/1/environ",
+        ];
+        let names = [
+            "bash", "nc", "xmrig", "python3", "curl", "socat", "nohup", "kubectl", "apt-get",
+            "sshd",
+        ];
+        let parents = [
+            Process {
+                pid: 1,
+                comm: "nginx".into(),
+                file: File::from_path("/usr/sbin/nginx"),
+                ..Process::default()
+            },
+            Process {
+                pid: 2,
+                comm: "sshd".into(),
+                file: File::from_path("/usr/sbin/sshd"),
+                ..Process::default()
+            },
+            Process {
+                pid: 3,
+                comm: "nohup".into(),
+                file: File::from_path("/usr/bin/nohup"),
+                ..Process::default()
+            },
+        ];
+        let mut indexed_variables = Variables::default();
+        let mut plain_variables = Variables::default();
+        let mut total = 0;
+        for line in stream.lines() {
+            let event: Event = serde_json::from_str(line).unwrap();
+            for variant in variants(&event, &paths, &names) {
+                for depth in 0..=parents.len() {
+                    let lineage = &parents[parents.len() - depth..];
+                    let indexed: Vec<String> = policy
+                        .evaluate(&variant, lineage, &mut indexed_variables)
+                        .into_iter()
+                        .map(|found| found.rule_id)
+                        .collect();
+                    let plain =
+                        policy.evaluate_without_index(&variant, lineage, &mut plain_variables);
+                    assert_eq!(indexed, plain, "{variant:?} with {depth} ancestors");
+                    total += plain.len();
+                }
+            }
+        }
+        assert!(
+            total > 1000,
+            "only {total} matches: the variants exercise too few rules"
+        );
+    }
+}
