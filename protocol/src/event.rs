@@ -43,7 +43,11 @@ impl File {
     pub fn from_path(path: impl Into<String>) -> File {
         let path = path.into();
         let name = base_name(&path).to_string();
-        File { path, name, destination: None }
+        File {
+            path,
+            name,
+            destination: None,
+        }
     }
 
     /// Builds a file with a destination (rename, link, symlink).
@@ -250,7 +254,9 @@ impl EventKind {
 
     /// Parses an event type name; `None` when sentrace has no such type.
     pub fn from_name(name: &str) -> Option<EventKind> {
-        EventKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
     }
 }
 

@@ -250,7 +250,10 @@ mod tests {
     fn frame_round_trips() {
         let message = ProbeMessage::Ack { seq: 7 };
         let frame = encode_frame(&message).unwrap();
-        assert_eq!(u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize, frame.len() - 4);
+        assert_eq!(
+            u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize,
+            frame.len() - 4
+        );
         let back: ProbeMessage = read_frame(&mut &frame[..]).unwrap();
         assert_eq!(back, message);
     }
