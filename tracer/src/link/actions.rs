@@ -2,7 +2,7 @@
 //! appeared in this session's events, so a probe cannot make it signal
 //! arbitrary processes of the machine.
 
-use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::signal::{kill, Signal};
 use nix::unistd::{getpgid, Pid};
 use protocol::{Action, TracerMessage};
 
@@ -50,23 +50,32 @@ fn kill_scope(pid: u32, signal: i32, scope: &str, shared: &Shared) -> Result<(),
     let target = Pid::from_raw(pid as i32);
     match scope {
         "process" => kill(target, signal).map_err(|errno| format!("kill({pid}): {errno}")),
+        // The workload shares its process group with whoever started sentrace
+        // (a shell, a container runtime), so killpg(2) would reach them and the
+        // tracer too: only the traced members of the group are signalled.
         "process_group" => {
             let group =
                 getpgid(Some(target)).map_err(|errno| format!("getpgid({pid}): {errno}"))?;
-            killpg(group, signal).map_err(|errno| format!("killpg({group}): {errno}"))
+            let members = traced
+                .into_iter()
+                .filter(|member| getpgid(Some(Pid::from_raw(*member as i32))) == Ok(group));
+            signal_each(members, signal)
         }
         // Every traced process is the workload's "container".
-        "container" => {
-            let mut first_error = None;
-            for traced_pid in traced {
-                if let Err(errno) = kill(Pid::from_raw(traced_pid as i32), signal) {
-                    first_error.get_or_insert(format!("kill({traced_pid}): {errno}"));
-                }
-            }
-            first_error.map_or(Ok(()), Err)
-        }
+        "container" => signal_each(traced.into_iter(), signal),
         other => Err(format!(
             "unknown kill scope {other:?} (expected process, process_group or container)"
         )),
     }
+}
+
+/// Sends `signal` to each pid, returning the first failure after trying all.
+fn signal_each(pids: impl Iterator<Item = u32>, signal: Signal) -> Result<(), String> {
+    let mut first_error = None;
+    for pid in pids {
+        if let Err(errno) = kill(Pid::from_raw(pid as i32), signal) {
+            first_error.get_or_insert(format!("kill({pid}): {errno}"));
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
