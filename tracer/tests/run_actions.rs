@@ -83,3 +83,36 @@ fn deny_rule_fails_syscall_and_workload_continues() {
         "stderr: {stderr}"
     );
 }
+
+#[test]
+fn process_group_kill_spares_the_caller() {
+    let directory = scratch_dir("killpg");
+    let trigger = directory.join("kill-group");
+    std::fs::write(&trigger, "").expect("creating trigger");
+    let rules = format!(
+        "  - id: kill_group_on_trigger\n    description: trigger file opened\n    expression: open.file.path == \"{}\"\n    actions:\n      - kill:\n          signal: SIGKILL\n          scope: process_group\n",
+        trigger.display()
+    );
+    let policy = write_policy(&directory, "killpg.policy", &rules);
+    let workload = format!(": < {}; exec sleep 20", trigger.display());
+    // The caller shell shares its process group with sentrace and the
+    // workload; it must survive the kill and report sentrace's status.
+    let caller =
+        "\"$0\" run --format json --policy \"$1\" -- sh -c \"$2\"; echo \"caller alive $?\"";
+
+    let output = run_with_timeout(
+        Command::new("sh")
+            .args(["-c", caller])
+            .arg(sentrace())
+            .arg(&policy)
+            .arg(&workload),
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(stdout.trim(), "caller alive 137", "stderr: {stderr}");
+    let alerts = json_lines(&stderr);
+    assert_eq!(alerts.len(), 1, "stderr: {stderr}");
+    assert_eq!(alerts[0]["rule_id"], "kill_group_on_trigger");
+}
