@@ -14,13 +14,22 @@
 //!   batch it processed before it exits (the `probe_restart` test checks
 //!   this). After a probe crash, events that were processed but not yet
 //!   acknowledged are processed again by the next probe.
-//! - The sink queues are shared by all sessions, so a session that raises
-//!   alerts faster than a sink writes them can crowd out the alerts of other
-//!   sessions from that sink (they are dropped and counted).
+//! - What the probe retains is bounded by [`Limits`]: processes and
+//!   estimated bytes across sessions, processes per session, argument bytes
+//!   per process, disconnected sessions, and alerts queued per sink. Over a
+//!   limit, the oldest disconnected sessions are evicted first; processes
+//!   that still do not fit are not kept, so rules see shorter ancestries and
+//!   argument lists for them. The byte counts are estimates, not allocator
+//!   measurements.
+//! - A sink's queue is fair between sessions: when it is full, the alerts
+//!   dropped are those of the session with the most alerts queued. Alerts a
+//!   flooding session raises beyond its share are dropped and counted.
 //! - Sessions live in memory; a restarted probe starts with empty process
 //!   trees, filled again by each tracer's snapshot on reconnect.
 
 pub mod alert;
+mod alert_queue;
+pub mod budget;
 pub mod metrics;
 pub mod policy;
 mod ratelimit;
@@ -31,6 +40,7 @@ pub mod sinks;
 pub mod tree;
 
 pub use alert::{Alert, SessionInfo};
+pub use budget::Limits;
 pub use metrics::Metrics;
 pub use policy::{load_policy, PolicyError, PolicyRules};
 pub use ruleset::{NoRules, RuleAction, RuleMatch, RuleSet, SessionRuleState, SharedRules};

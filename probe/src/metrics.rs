@@ -11,6 +11,8 @@ use protocol::EventKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::budget::Usage;
+
 /// Upper bounds of the evaluation-time histogram buckets, in seconds.
 const EVAL_BUCKETS: [f64; 8] = [1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 1e-2];
 
@@ -25,6 +27,14 @@ pub struct Metrics {
     frames_rejected: Mutex<BTreeMap<&'static str, u64>>,
     alerts_dropped: Mutex<BTreeMap<String, u64>>,
     actions: Mutex<BTreeMap<&'static str, u64>>,
+    sessions_evicted: Mutex<BTreeMap<&'static str, u64>>,
+    processes_dropped: Mutex<BTreeMap<&'static str, u64>>,
+    /// Processes and estimated bytes retained across all sessions.
+    pub retained: Arc<Usage>,
+    /// Sessions kept, connected or not.
+    pub sessions_retained: AtomicI64,
+    /// Disconnected sessions kept for their tracer to come back.
+    pub sessions_disconnected: AtomicI64,
     /// Sessions with a live connection.
     pub sessions_active: AtomicI64,
     /// Sessions accepted since start (a reconnect counts again).
@@ -89,6 +99,38 @@ impl Metrics {
         increment(&self.alerts_dropped, sink.to_string(), 1);
     }
 
+    /// Counts a session evicted before its tracer came back, by reason
+    /// (`expired`, `disconnected_limit`, `memory_limit`, `session_limit`).
+    pub fn session_evicted(&self, reason: &'static str) {
+        increment(&self.sessions_evicted, reason, 1);
+    }
+
+    /// Returns the number of sessions evicted for a reason.
+    pub fn sessions_evicted(&self, reason: &str) -> u64 {
+        let map = self
+            .sessions_evicted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.get(reason).copied().unwrap_or(0)
+    }
+
+    /// Counts processes not added to a tree, by the limit that stopped them
+    /// (`session_limit`, `memory_limit`).
+    pub fn processes_dropped(&self, reason: &'static str, count: u64) {
+        if count > 0 {
+            increment(&self.processes_dropped, reason, count);
+        }
+    }
+
+    /// Returns the number of alerts a sink dropped.
+    pub fn alerts_dropped(&self, sink: &str) -> u64 {
+        let map = self
+            .alerts_dropped
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.get(sink).copied().unwrap_or(0)
+    }
+
     /// Counts an action result (`ok`, `failed`, `unsent`).
     pub fn action_result(&self, result: &'static str) {
         increment(&self.actions, result, 1);
@@ -151,6 +193,21 @@ impl Metrics {
             "result",
             &self.actions,
         );
+        labelled(
+            &mut text,
+            "sentrace_sessions_evicted_total",
+            "Disconnected sessions evicted before their tracer came back, by reason.",
+            "reason",
+            &self.sessions_evicted,
+        );
+        labelled(
+            &mut text,
+            "sentrace_processes_dropped_total",
+            "Processes not added to a session's tree, by the limit that stopped them.",
+            "reason",
+            &self.processes_dropped,
+        );
+        self.render_retained(&mut text);
         gauge(
             &mut text,
             "sentrace_sessions_active",
@@ -183,6 +240,37 @@ impl Metrics {
         );
         self.render_histogram(&mut text);
         text
+    }
+
+    fn render_retained(&self, text: &mut String) {
+        gauge(
+            text,
+            "sentrace_sessions_retained",
+            "Sessions kept, connected or not.",
+            &self.sessions_retained,
+        );
+        gauge(
+            text,
+            "sentrace_sessions_disconnected",
+            "Disconnected sessions kept for their tracer to come back.",
+            &self.sessions_disconnected,
+        );
+        let retained = [
+            (
+                "sentrace_retained_processes",
+                "Processes kept across all sessions.",
+                self.retained.processes(),
+            ),
+            (
+                "sentrace_retained_bytes",
+                "Estimated bytes of sessions and processes kept.",
+                self.retained.bytes(),
+            ),
+        ];
+        for (name, help, value) in retained {
+            header(text, name, "gauge", help);
+            let _ = writeln!(text, "{name} {value}");
+        }
     }
 
     fn render_histogram(&self, text: &mut String) {

@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::Instrument;
 
+use crate::budget::{process_bytes, Limits, MAX_STRING_BYTES, PROCESS_OVERHEAD};
 use crate::metrics::{serve_http, Metrics};
 use crate::ratelimit::RateLimitedLog;
 use crate::ruleset::SharedRules;
@@ -88,6 +89,7 @@ struct Shared {
     sessions: Sessions,
     next_action_id: AtomicU64,
     frame_log: RateLimitedLog,
+    max_argv_bytes: usize,
 }
 
 /// A running probe. Dropping it without [`ProbeHandle::shutdown`] leaves it
@@ -101,8 +103,19 @@ pub struct ProbeHandle {
 }
 
 impl ProbeHandle {
-    /// Binds the listeners and starts the probe on its own runtime thread.
+    /// Binds the listeners and starts the probe on its own runtime thread,
+    /// with the default [`Limits`].
     pub fn start(config: ProbeConfig, rules: SharedRules) -> Result<ProbeHandle, ProbeError> {
+        ProbeHandle::start_with_limits(config, rules, Limits::default())
+    }
+
+    /// Binds the listeners and starts the probe on its own runtime thread,
+    /// retaining no more than `limits` allow.
+    pub fn start_with_limits(
+        config: ProbeConfig,
+        rules: SharedRules,
+        limits: Limits,
+    ) -> Result<ProbeHandle, ProbeError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("sentrace-probe")
@@ -121,15 +134,17 @@ impl ProbeHandle {
             .and_then(|listener| listener.local_addr().ok());
 
         let metrics = Arc::new(Metrics::default());
+        let max_argv_bytes = limits.max_argv_bytes;
         let shared = Arc::new(Shared {
             token: config.token.clone(),
             session_rate: config.session_rate.max(1),
             rules,
             metrics: Arc::clone(&metrics),
-            sinks: Sinks::start(&config.sinks, Arc::clone(&metrics))?,
-            sessions: Sessions::default(),
+            sinks: Sinks::start(&config.sinks, &limits, Arc::clone(&metrics))?,
+            sessions: Sessions::new(limits, Arc::clone(&metrics)),
             next_action_id: AtomicU64::new(1),
             frame_log: RateLimitedLog::default(),
+            max_argv_bytes,
         });
         let (stop, stopped) = watch::channel(false);
         let thread = thread::Builder::new()
@@ -297,11 +312,11 @@ async fn serve_connection(
             tracing::info!("tracer sent goodbye; session closed");
         }
         Ok(false) => {
-            lock(&session).disconnected_at = Some(Instant::now());
+            shared.sessions.disconnect(&session);
             tracing::info!("tracer disconnected");
         }
         Err((reason, message)) => {
-            lock(&session).disconnected_at = Some(Instant::now());
+            shared.sessions.disconnect(&session);
             reject_frame(&shared, peer, reason, &message);
         }
     }
@@ -427,10 +442,13 @@ where
             TracerMessage::Events { events } => {
                 budget.take(events.len()).await;
                 let rules = shared.rules.current();
+                let incoming = events.iter().map(|item| &item.event.process);
+                make_room(shared, incoming);
                 let outcome = {
                     let mut session = lock(session);
                     let outcome =
                         process_batch(&mut session, rules.as_ref(), &shared.metrics, events);
+                    count_dropped(shared, &mut session);
                     (outcome, session.last_seq)
                 };
                 let (outcome, last_seq) = outcome;
@@ -451,7 +469,12 @@ where
                     .map_err(|_| ("io", "ack not sent".to_string()))?;
                 tokio::task::yield_now().await;
             }
-            TracerMessage::Snapshot { processes } => lock(session).tree.add_snapshot(&processes),
+            TracerMessage::Snapshot { processes } => {
+                make_room(shared, processes.iter());
+                let mut session = lock(session);
+                session.tree.add_snapshot(&processes);
+                count_dropped(shared, &mut session);
+            }
             TracerMessage::ActionResult { id, ok, error } => {
                 shared
                     .metrics
@@ -466,6 +489,36 @@ where
                 return Err(("unexpected", "second hello on one connection".to_string()))
             }
         }
+    }
+}
+
+/// Evicts disconnected sessions until the processes of a message fit in the
+/// budget, estimating each at its size once cut to what a tree keeps.
+fn make_room<'a>(shared: &Shared, processes: impl Iterator<Item = &'a protocol::Process>) {
+    let (count, bytes) = processes.fold((0usize, 0usize), |(count, bytes), process| {
+        let cap = PROCESS_OVERHEAD + shared.max_argv_bytes + 5 * MAX_STRING_BYTES;
+        (count + 1, bytes + process_bytes(process).min(cap))
+    });
+    shared.sessions.make_room(count, bytes);
+}
+
+/// Adds the processes a tree could not keep to the metrics.
+fn count_dropped(shared: &Shared, session: &mut Session) {
+    let dropped = session.tree.take_dropped();
+    shared
+        .metrics
+        .processes_dropped("session_limit", dropped.session_limit);
+    shared
+        .metrics
+        .processes_dropped("memory_limit", dropped.memory_limit);
+    if dropped.memory_limit > 0 {
+        shared.frame_log.warn(|suppressed| {
+            tracing::warn!(
+                count = dropped.memory_limit,
+                suppressed,
+                "processes not kept: the probe's memory budget is spent"
+            );
+        });
     }
 }
 

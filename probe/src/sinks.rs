@@ -1,23 +1,23 @@
 //! Alert sinks: the destinations of alerts. Each sink runs on its own thread
-//! behind a bounded queue, so a slow sink does not delay event processing.
-//! An alert that does not fit in a sink's queue is dropped, counted and
-//! logged.
+//! behind a bounded queue that is fair between sessions (see
+//! [`crate::alert_queue`]), so a slow sink does not delay event processing
+//! and a session that floods alerts does not crowd out the others. An alert
+//! that does not fit in a sink's queue is dropped, counted and logged.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::alert::Alert;
+use crate::alert_queue::AlertQueue;
+use crate::budget::Limits;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimitedLog;
 
-/// Alerts queued per sink before new ones are dropped.
-pub const SINK_QUEUE: usize = 4096;
 /// Default size at which a file sink rotates, in bytes (64 MiB).
 pub const DEFAULT_ROTATE_BYTES: u64 = 64 << 20;
 /// Default number of rotated files kept (`PATH.1` is the newest).
@@ -120,58 +120,63 @@ impl SinkSpec {
 
 /// The running sinks.
 pub struct Sinks {
-    queues: Mutex<Vec<(String, SyncSender<Arc<Alert>>)>>,
+    queues: Vec<(String, Arc<AlertQueue>)>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     metrics: Arc<Metrics>,
     dropped_log: RateLimitedLog,
 }
 
 impl Sinks {
-    /// Opens every sink and starts its thread.
-    pub fn start(specs: &[SinkSpec], metrics: Arc<Metrics>) -> Result<Sinks, SinkError> {
+    /// Opens every sink and starts its thread, each behind a queue bounded
+    /// by the alert limits of `limits`.
+    pub fn start(
+        specs: &[SinkSpec],
+        limits: &Limits,
+        metrics: Arc<Metrics>,
+    ) -> Result<Sinks, SinkError> {
         let mut queues = Vec::new();
         let mut threads = Vec::new();
         for spec in specs {
             let mut writer = open(spec)?;
-            let (sender, receiver) = mpsc::sync_channel::<Arc<Alert>>(SINK_QUEUE);
+            let queue = Arc::new(AlertQueue::new(
+                limits.max_queued_alerts,
+                limits.max_queued_alert_bytes,
+            ));
             let name = spec.name();
             let metrics = Arc::clone(&metrics);
             let thread_name = name.clone();
+            let thread_queue = Arc::clone(&queue);
             let thread = thread::Builder::new()
                 .name("sentrace-sink".into())
-                .spawn(move || drain(receiver, writer.as_mut(), &thread_name, &metrics))
+                .spawn(move || drain(&thread_queue, writer.as_mut(), &thread_name, &metrics))
                 .map_err(SinkError::Thread)?;
-            queues.push((name, sender));
+            queues.push((name, queue));
             threads.push(thread);
         }
         Ok(Sinks {
-            queues: Mutex::new(queues),
+            queues,
             threads: Mutex::new(threads),
             metrics,
             dropped_log: RateLimitedLog::default(),
         })
     }
 
-    /// Queues an alert on every sink without waiting.
+    /// Queues an alert on every sink without waiting. When a sink's queue
+    /// is full, the newest alert of the session with the most queued alerts
+    /// is dropped, counted and logged.
     pub fn send(&self, alert: Alert) {
         let alert = Arc::new(alert);
-        let queues = self
-            .queues
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for (name, queue) in queues.iter() {
-            match queue.try_send(Arc::clone(&alert)) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                    self.metrics.alert_dropped(name);
-                    self.dropped_log.warn(|suppressed| {
-                        tracing::warn!(
-                            sink = name,
-                            suppressed,
-                            "alert sink queue full; alert dropped"
-                        );
-                    });
-                }
+        for (name, queue) in &self.queues {
+            for session in queue.push(Arc::clone(&alert)) {
+                self.metrics.alert_dropped(name);
+                self.dropped_log.warn(|suppressed| {
+                    tracing::warn!(
+                        sink = name,
+                        tracer.session = session,
+                        suppressed,
+                        "alert sink queue full; alert of the session with the most queued alerts dropped"
+                    );
+                });
             }
         }
     }
@@ -179,10 +184,9 @@ impl Sinks {
     /// Closes the queues and waits until every sink wrote what it had;
     /// alerts sent afterwards are dropped and counted.
     pub fn close(&self) {
-        self.queues
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clear();
+        for (_, queue) in &self.queues {
+            queue.close();
+        }
         let threads = std::mem::take(
             &mut *self
                 .threads
@@ -219,14 +223,9 @@ fn open(spec: &SinkSpec) -> Result<Box<dyn AlertWriter>, SinkError> {
     })
 }
 
-fn drain(
-    receiver: Receiver<Arc<Alert>>,
-    writer: &mut dyn AlertWriter,
-    name: &str,
-    metrics: &Metrics,
-) {
+fn drain(queue: &AlertQueue, writer: &mut dyn AlertWriter, name: &str, metrics: &Metrics) {
     let log = RateLimitedLog::default();
-    for alert in receiver {
+    while let Some(alert) = queue.pop() {
         if let Err(error) = writer.write(&alert) {
             metrics.alert_dropped(name);
             log.warn(|suppressed| {

@@ -1,31 +1,60 @@
 //! The process tree of one session, built from the tracer's snapshot and
 //! from exec, fork and exit events. It gives rules `process.parent.*` and
 //! `process.ancestors.*`.
+//!
+//! A tree keeps at most a fixed number of processes, cuts each process's
+//! strings (see [`shrink_process`]) and charges every process to a
+//! [`Budget`] shared by all sessions, so that tracers cannot make the probe
+//! grow without bound. A process that does not fit is not added and is
+//! counted.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use protocol::{Event, EventBody, Process};
+
+use crate::budget::{process_bytes, shrink_process, Budget};
 
 /// Maximum ancestry length returned; deeper chains and cycles are cut.
 pub const MAX_ANCESTORS: usize = 128;
 
 /// Default maximum number of processes kept per session.
-pub const DEFAULT_MAX_PROCESSES: usize = 65_536;
+pub const DEFAULT_MAX_PROCESSES: usize = 16_384;
+/// Default maximum bytes of arguments kept per process.
+pub const DEFAULT_MAX_ARGV_BYTES: usize = 4096;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Node {
     process: Process,
     exited: bool,
     children: usize,
+    /// Estimated bytes charged to the budget for this process.
+    bytes: usize,
+}
+
+/// Processes not added to a tree, by the limit that stopped them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DroppedProcesses {
+    /// The session's tree held its maximum number of processes.
+    pub session_limit: u64,
+    /// The probe-wide process or byte budget was spent.
+    pub memory_limit: u64,
 }
 
 /// Processes of one session by pid.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ProcessTree {
     nodes: HashMap<u32, Node>,
     max_processes: usize,
-    /// Processes not added because the tree was full.
+    max_argv_bytes: usize,
+    budget: Arc<Budget>,
+    /// Estimated bytes charged to the budget by this tree.
+    bytes: usize,
+    /// Processes not added because the tree or the budget was full, since
+    /// the tree was built.
     pub overflow: u64,
+    /// Processes not added since the last [`ProcessTree::take_dropped`].
+    dropped: DroppedProcesses,
 }
 
 impl Default for ProcessTree {
@@ -34,14 +63,46 @@ impl Default for ProcessTree {
     }
 }
 
+impl Drop for ProcessTree {
+    fn drop(&mut self) {
+        self.budget.release(self.nodes.len(), self.bytes);
+    }
+}
+
 impl ProcessTree {
-    /// Builds an empty tree holding at most `max_processes` processes.
+    /// Builds an empty tree holding at most `max_processes` processes, with
+    /// no probe-wide budget.
     pub fn new(max_processes: usize) -> ProcessTree {
+        ProcessTree::with_budget(max_processes, DEFAULT_MAX_ARGV_BYTES, Budget::unlimited())
+    }
+
+    /// Builds an empty tree holding at most `max_processes` processes, each
+    /// with at most `max_argv_bytes` of arguments, charged to `budget`.
+    pub fn with_budget(
+        max_processes: usize,
+        max_argv_bytes: usize,
+        budget: Arc<Budget>,
+    ) -> ProcessTree {
         ProcessTree {
             nodes: HashMap::new(),
             max_processes,
+            max_argv_bytes,
+            budget,
+            bytes: 0,
             overflow: 0,
+            dropped: DroppedProcesses::default(),
         }
+    }
+
+    /// Returns the estimated bytes this tree retains.
+    pub fn retained_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Returns the processes not added since the last call, and resets the
+    /// count.
+    pub fn take_dropped(&mut self) -> DroppedProcesses {
+        std::mem::take(&mut self.dropped)
     }
 
     /// Number of processes in the tree.
@@ -105,7 +166,7 @@ impl ProcessTree {
                 return;
             }
             let parent = node.process.ppid;
-            self.nodes.remove(&current);
+            self.remove(current);
             match self.nodes.get_mut(&parent) {
                 Some(parent_node) if parent != current => {
                     parent_node.children = parent_node.children.saturating_sub(1);
@@ -146,9 +207,16 @@ impl ProcessTree {
                     node.process.ppid
                 };
                 let old_parent = node.process.ppid;
-                node.process = process.clone();
-                node.process.tid = process.pid;
-                node.process.ppid = ppid;
+                let mut process = process.clone();
+                process.tid = process.pid;
+                process.ppid = ppid;
+                replace_process(
+                    &self.budget,
+                    &mut self.bytes,
+                    node,
+                    process,
+                    self.max_argv_bytes,
+                );
                 if old_parent != ppid {
                     self.reparent(old_parent, ppid);
                 }
@@ -168,32 +236,75 @@ impl ProcessTree {
 
     fn upsert(&mut self, mut process: Process) {
         process.tid = process.pid;
-        if let Some(existing) = self.nodes.get_mut(&process.pid) {
+        let (pid, ppid) = (process.pid, process.ppid);
+        if let Some(existing) = self.nodes.get_mut(&pid) {
             // A pid reused after an exit: the new process replaces the old.
             let old_parent = existing.process.ppid;
-            existing.process = process.clone();
+            replace_process(
+                &self.budget,
+                &mut self.bytes,
+                existing,
+                process,
+                self.max_argv_bytes,
+            );
             existing.exited = false;
-            if old_parent != process.ppid {
-                self.reparent(old_parent, process.ppid);
+            if old_parent != ppid {
+                self.reparent(old_parent, ppid);
             }
             return;
         }
         if self.nodes.len() >= self.max_processes {
             self.overflow += 1;
+            self.dropped.session_limit += 1;
             return;
         }
-        if let Some(parent) = self.nodes.get_mut(&process.ppid) {
+        shrink_process(&mut process, self.max_argv_bytes);
+        let bytes = process_bytes(&process);
+        if !self.budget.try_charge_process(bytes) {
+            self.overflow += 1;
+            self.dropped.memory_limit += 1;
+            return;
+        }
+        self.bytes += bytes;
+        if let Some(parent) = self.nodes.get_mut(&ppid) {
             parent.children += 1;
         }
         self.nodes.insert(
-            process.pid,
+            pid,
             Node {
                 process,
                 exited: false,
                 children: 0,
+                bytes,
             },
         );
     }
+
+    fn remove(&mut self, pid: u32) {
+        if let Some(node) = self.nodes.remove(&pid) {
+            self.bytes -= node.bytes;
+            self.budget.release(1, node.bytes);
+        }
+    }
+}
+
+/// Replaces the process of a node, charging the size difference. The new
+/// size is charged even over the budget, because a process's size is
+/// bounded by [`shrink_process`].
+fn replace_process(
+    budget: &Budget,
+    tree_bytes: &mut usize,
+    node: &mut Node,
+    mut process: Process,
+    max_argv_bytes: usize,
+) {
+    shrink_process(&mut process, max_argv_bytes);
+    let bytes = process_bytes(&process);
+    budget.release(0, node.bytes);
+    budget.charge_bytes(bytes);
+    *tree_bytes = *tree_bytes - node.bytes + bytes;
+    node.bytes = bytes;
+    node.process = process;
 }
 
 #[cfg(test)]
