@@ -28,6 +28,7 @@ use crate::sink::{EventSink, SyscallGate};
 mod actions;
 mod buffer;
 mod gate;
+mod limits;
 pub mod procscan;
 mod sender;
 
@@ -115,7 +116,8 @@ impl std::fmt::Debug for Welcomed {
 /// The sink's `emit` only takes the buffer's mutex and never does I/O. Its `flush` (and its drop) waits up to
 /// `probe_timeout` for the probe to acknowledge the remaining events, then
 /// sends a goodbye.
-pub fn connect(options: LinkOptions) -> anyhow::Result<(Box<dyn EventSink>, Welcomed)> {
+pub fn connect(mut options: LinkOptions) -> anyhow::Result<(Box<dyn EventSink>, Welcomed)> {
+    limits::bound_list(&mut options.hello.entrypoint);
     let (sink, welcomed) = sender::start(options)?;
     Ok((Box::new(sink), welcomed))
 }

@@ -15,7 +15,7 @@ use protocol::{
 };
 
 use super::buffer::Shared;
-use super::{actions, gate, procscan, LinkOptions, Welcomed};
+use super::{actions, gate, limits, procscan, LinkOptions, Welcomed};
 use crate::sink::EventSink;
 
 /// Maximum events per `events` frame.
@@ -48,7 +48,7 @@ pub(crate) struct LinkSink {
 
 impl EventSink for LinkSink {
     fn emit(&mut self, event: protocol::Event) {
-        self.shared.push(event);
+        self.shared.push(limits::bound_event(event));
     }
 
     fn flush(&mut self) {
@@ -242,8 +242,11 @@ fn run_connection(
         });
     }
 
-    let processes = procscan::snapshot_for_probe(&shared.lock().traced_pids);
-    write_message(&mut stream, &TracerMessage::Snapshot { processes })?;
+    let mut processes = procscan::snapshot_for_probe(&shared.lock().traced_pids);
+    for process in &mut processes {
+        limits::bound_list(&mut process.argv);
+    }
+    write_snapshot(&mut stream, processes)?;
 
     let broken = Arc::new(AtomicBool::new(false));
     let reader = spawn_reader(stream.try_clone()?, Arc::clone(shared), Arc::clone(&broken))?;
@@ -369,6 +372,29 @@ fn write_events(stream: &mut TcpStream, events: Vec<Sequenced>) -> anyhow::Resul
             tracing::warn!("event not sent: {error}");
             Ok(())
         }
+    }
+}
+
+/// Writes the snapshot in as many frames as the frame limit needs, parents
+/// first as [`procscan::snapshot_for_probe`] orders them.
+fn write_snapshot(
+    stream: &mut TcpStream,
+    mut processes: Vec<protocol::Process>,
+) -> anyhow::Result<()> {
+    let count = processes.len();
+    let message = TracerMessage::Snapshot { processes };
+    match encode_frame(&message) {
+        Ok(frame) => Ok(stream.write_all(&frame)?),
+        Err(FrameError::TooLarge { .. }) if count > 1 => {
+            let TracerMessage::Snapshot { processes: first } = message else {
+                return Ok(());
+            };
+            processes = first;
+            let second = processes.split_off(count / 2);
+            write_snapshot(stream, processes)?;
+            write_snapshot(stream, second)
+        }
+        Err(error) => Err(error.into()),
     }
 }
 
