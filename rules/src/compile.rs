@@ -49,9 +49,6 @@ const FOREIGN_EVENTS: &[&str] = &[
     "fim",
 ];
 
-/// SECL namespaces that are not event types, whose fields sentrace lacks.
-const FOREIGN_NAMESPACES: &[&str] = &["cgroup", "container", "event", "kernel", "network", "ssl"];
-
 /// A failure to compile: a real error, or a feature sentrace lacks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CompileError {
@@ -164,27 +161,32 @@ pub(crate) fn field_operand(name: &str) -> Option<(Operand, FieldType)> {
     Some((Operand::Field(resolved.accessor), resolved.field_type))
 }
 
-/// Explains why an unknown field cannot be used.
+/// Explains why an unknown field cannot be used: a SECL field or event type
+/// that sentrace does not produce makes the rule unsupported, and any other
+/// name is an error, with the closest registry field when one is near.
 fn unknown_field(name: &str, span: Span) -> CompileError {
     let namespace = name.split('.').next().unwrap_or(name);
-    let is_event = EventKind::from_name(namespace).is_some() || namespace == "process";
-    if is_event {
-        return CompileError::unsupported(
-            format!("field {name} is not produced by sentrace"),
-            span,
-        );
-    }
-    if FOREIGN_NAMESPACES.contains(&namespace) {
-        return CompileError::unsupported(
-            format!("field {name} is not produced by sentrace"),
-            span,
-        );
-    }
     if FOREIGN_EVENTS.contains(&namespace) {
         let message = format!("event type {namespace} is not produced by sentrace (field {name})");
         return CompileError::unsupported(message, span);
     }
-    CompileError::error(format!("unknown field, constant or macro '{name}'"), span)
+    if fields::is_secl_field(name) {
+        return CompileError::unsupported(
+            format!("field {name} is not produced by sentrace"),
+            span,
+        );
+    }
+    // Constants and macro ids have no dots, so a dotted name is meant as a field.
+    let is_field = name.contains('.');
+    let mut message = if is_field {
+        format!("unknown field '{name}'")
+    } else {
+        format!("unknown field, constant or macro '{name}'")
+    };
+    if let Some(candidate) = fields::suggest(name) {
+        message.push_str(&format!(": did you mean {candidate}?"));
+    }
+    CompileError::error(message, span)
 }
 
 fn positive(op: CmpOp) -> (CmpOp, bool) {

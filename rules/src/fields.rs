@@ -12,9 +12,11 @@ use protocol::{Event, EventKind, Process};
 
 mod common;
 mod events;
+mod secl;
 
 use common::{retval, SHARED_FIELDS};
 use events::EVENT_FIELDS;
+pub(crate) use secl::is_secl_field;
 
 /// The type of a field's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,6 +315,18 @@ fn bound_suffix(rest: &str) -> Option<&str> {
     let inner = rest.strip_prefix("ancestors[")?;
     let (_, after) = inner.split_once("].")?;
     Some(after)
+}
+
+/// Returns the registry field closest to a misspelt name, when at most two
+/// edits (or three, for names longer than 20 characters) separate them.
+pub(crate) fn suggest(name: &str) -> Option<String> {
+    let limit = if name.chars().count() > 20 { 3 } else { 2 };
+    field_table()
+        .into_iter()
+        .map(|row| (secl::edit_distance(name, &row.name), row.name))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)))
+        .map(|(_, candidate)| candidate)
 }
 
 /// Lists every field sentrace can evaluate, sorted by name.

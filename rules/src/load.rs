@@ -39,6 +39,8 @@ struct RawRule<'a> {
     id: String,
     node: &'a Yaml,
     source: usize,
+    /// Earlier files whose rule with the same id this one replaced.
+    overridden: Vec<usize>,
 }
 
 /// Loads policies given as `(file name, text)` pairs.
@@ -63,20 +65,12 @@ pub(crate) fn load(sources: &[(String, String)]) -> Result<Loaded, LoadError> {
     let mut report = LoadReport::default();
     let mut scope = Scope::default();
     let mut rules: Vec<RawRule<'_>> = Vec::new();
+    let mut duplicates = Vec::new();
     for (source, root) in documents.iter().enumerate() {
         collect_macros(root, &mut scope, &mut report);
         for node in root.get("rules").map(Yaml::items).unwrap_or_default() {
-            let id = node
-                .get("id")
-                .and_then(Yaml::as_str)
-                .unwrap_or_default()
-                .to_string();
-            match rules
-                .iter_mut()
-                .find(|rule| !id.is_empty() && rule.id == id)
-            {
-                Some(existing) => *existing = RawRule { id, node, source },
-                None => rules.push(RawRule { id, node, source }),
+            if let Some(duplicate) = merge_rule(&mut rules, node, source, &sources[source]) {
+                duplicates.push(duplicate);
             }
         }
     }
@@ -85,14 +79,93 @@ pub(crate) fn load(sources: &[(String, String)]) -> Result<Loaded, LoadError> {
     }
     let mut loaded = Vec::new();
     for raw in &rules {
-        let (rule_report, rule) = compile_rule(raw, &scope, sources);
+        let (mut rule_report, rule) = compile_rule(raw, &scope, sources);
+        rule_report.file = sources[raw.source].0.clone();
+        rule_report.overrides = raw
+            .overridden
+            .iter()
+            .map(|index| sources[*index].0.clone())
+            .collect();
         report.rules.push(rule_report);
         loaded.extend(rule);
     }
+    report.rules.extend(duplicates);
     Ok(Loaded {
         rules: loaded,
         report,
     })
+}
+
+/// Adds a rule to the merged list. A rule from a later file replaces the
+/// earlier rule with the same id. Within one file, a second rule with the
+/// same id replaces the first only with `combine: override`; otherwise it is
+/// dropped and its error report is returned.
+fn merge_rule<'a>(
+    rules: &mut Vec<RawRule<'a>>,
+    node: &'a Yaml,
+    source: usize,
+    file: &(String, String),
+) -> Option<RuleReport> {
+    let id = node
+        .get("id")
+        .and_then(Yaml::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let Some(existing) = rules
+        .iter_mut()
+        .find(|rule| !id.is_empty() && rule.id == id)
+    else {
+        rules.push(RawRule {
+            id,
+            node,
+            source,
+            overridden: Vec::new(),
+        });
+        return None;
+    };
+    let combine = node.get("combine").and_then(Yaml::as_str);
+    if existing.source == source && combine != Some("override") {
+        return Some(duplicate_report(&id, node, file));
+    }
+    let mut overridden = std::mem::take(&mut existing.overridden);
+    if existing.source != source && !overridden.contains(&existing.source) {
+        overridden.push(existing.source);
+    }
+    *existing = RawRule {
+        id,
+        node,
+        source,
+        overridden,
+    };
+    None
+}
+
+/// Reports a second rule with the same id in one file, at its `id` value.
+fn duplicate_report(id: &str, node: &Yaml, (file, text): &(String, String)) -> RuleReport {
+    let (line, column) = node.get("id").map_or((1, 1), Yaml::position);
+    let source_line = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or_default()
+        .to_string();
+    let message = format!(
+        "duplicate rule id {id} in this file: the first definition is kept \
+         (add 'combine: override' to replace it)"
+    );
+    RuleReport {
+        id: id.to_string(),
+        status: RuleStatus::Error,
+        reason: Some(format!("{file}:{line}:{column}: {message}")),
+        location: Some(Location {
+            file: file.clone(),
+            line,
+            column,
+            source_line,
+            width: id.chars().count().max(1),
+        }),
+        file: file.clone(),
+        overrides: Vec::new(),
+    }
 }
 
 fn collect_macros(root: &Yaml, scope: &mut Scope, report: &mut LoadReport) {
@@ -183,6 +256,8 @@ fn rule_report(id: &str, status: RuleStatus, reason: Option<String>) -> RuleRepo
         status,
         reason,
         location: None,
+        file: String::new(),
+        overrides: Vec::new(),
     }
 }
 
@@ -257,10 +332,8 @@ fn compile_rule(
                 location.file, location.line, location.column, error.message
             );
             let report = RuleReport {
-                id: id.to_string(),
-                status: RuleStatus::Error,
-                reason: Some(reason),
                 location: Some(location),
+                ..rule_report(id, RuleStatus::Error, Some(reason))
             };
             return (report, None);
         }

@@ -60,6 +60,12 @@ pub struct RuleReport {
     /// The error position, for rules in error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
+    /// The policy file the rule comes from (`<builtin>` for the built-in policy).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub file: String,
+    /// Earlier policy files whose rule with the same id this one replaced.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
 }
 
 /// Number of rules in each state.
@@ -125,6 +131,13 @@ impl LoadReport {
                 out.push_str(reason);
             }
             out.push('\n');
+            if !rule.overrides.is_empty() {
+                out.push_str(&format!(
+                    "  = the rule from {} overrides the one from {}\n",
+                    rule.file,
+                    rule.overrides.join(", ")
+                ));
+            }
             if let Some(location) = &rule.location {
                 out.push_str(&format!(
                     "  --> {}:{}:{}\n",

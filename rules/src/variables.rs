@@ -22,7 +22,9 @@ pub(crate) enum VarScope {
     Global,
     /// One value per process.
     Process,
-    /// One value per container.
+    /// One value per container. SECL's `cgroup` scope maps here too, because
+    /// a container is the cgroup sentrace knows of. Processes outside any
+    /// container (empty container id) share one host scope.
     Container,
 }
 
@@ -31,7 +33,7 @@ impl VarScope {
     pub(crate) fn split(full: &str) -> Result<(VarScope, &str), String> {
         match full.split_once('.') {
             Some(("process", name)) => Ok((VarScope::Process, name)),
-            Some(("container", name)) => Ok((VarScope::Container, name)),
+            Some(("container" | "cgroup", name)) => Ok((VarScope::Container, name)),
             Some((scope, _)) => Err(scope.to_string()),
             None => Ok((VarScope::Global, full)),
         }

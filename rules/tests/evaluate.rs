@@ -581,7 +581,7 @@ fn rule_states_and_reasons() {
         ("  - id: a\n    expression: open.flags == 0\n    agent_version: < 7.0\n", RuleStatus::Filtered, "agent_version"),
         ("  - id: a\n    expression: dns.question.name == \"x\"\n", RuleStatus::Unsupported, "event type dns"),
         ("  - id: a\n    expression: open.file.inode == 1\n", RuleStatus::Unsupported, "field open.file.inode"),
-        ("  - id: a\n    expression: open.flags == ${cgroup.x}\n", RuleStatus::Unsupported, "variable scope cgroup"),
+        ("  - id: a\n    expression: open.flags == ${session.x}\n", RuleStatus::Unsupported, "variable scope session"),
         ("  - id: a\n    expression: open.flags == \"x\"\n", RuleStatus::Error, "a string cannot be compared"),
         ("  - id: a\n    expression: open.flags == 1 && exec.argv0 == \"x\"\n", RuleStatus::Error, "mixes event types"),
         ("  - id: a\n    expression: open.flags == NOT_A_CONSTANT\n", RuleStatus::Error, "unknown field, constant or macro"),

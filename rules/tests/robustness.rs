@@ -89,6 +89,9 @@ fn random_expression(rng: &mut Rng) -> String {
         .join(" ")
 }
 
+/// Bytes that a mutation writes over the policy text.
+const MUTATION_BYTES: &[u8] = b"()[]\"~!&|=<>,.*$:{} '\n-";
+
 fn mutate(rng: &mut Rng, text: &str) -> String {
     let mut bytes = text.as_bytes().to_vec();
     for _ in 0..=rng.below(4) {
@@ -97,7 +100,7 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
         }
         let position = rng.below(bytes.len());
         match rng.below(3) {
-            0 => bytes[position] = b"()[]\"~!&|=<>,.*$:{} '\n-"[rng.below(24)],
+            0 => bytes[position] = MUTATION_BYTES[rng.below(MUTATION_BYTES.len())],
             1 => {
                 bytes.remove(position);
             }

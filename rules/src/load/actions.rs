@@ -160,7 +160,8 @@ fn set_action(
     let var_scope = match scope_name {
         "" => VarScope::Global,
         "process" => VarScope::Process,
-        "container" => VarScope::Container,
+        // A cgroup is a container here (see `VarScope::Container`).
+        "container" | "cgroup" => VarScope::Container,
         other => {
             return Err(error(
                 true,
