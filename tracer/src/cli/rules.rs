@@ -1,4 +1,5 @@
-//! `sentrace rules`: check policy files and list the fields rules can use.
+//! `sentrace rules`: check policy files, list the fields rules can use, and
+//! list the syscalls a policy needs.
 
 use std::path::PathBuf;
 
@@ -18,6 +19,9 @@ enum RulesCommand {
     Check(CheckArgs),
     /// Print every field rules can use, its type and the event types that carry it.
     Fields,
+    /// Print the sorted, comma-separated x86_64 syscall names that the active
+    /// rules of a policy need (the syscalls `sentrace trace` stops on).
+    Syscalls(SyscallsArgs),
 }
 
 /// Output format of `sentrace rules check`.
@@ -37,6 +41,14 @@ struct CheckArgs {
     files: Vec<PathBuf>,
 }
 
+#[derive(Debug, clap::Args)]
+struct SyscallsArgs {
+    /// Policy file; repeat to load several together, later rules overriding earlier
+    /// ones with the same id. Without it, the built-in policy is used.
+    #[arg(long = "policy", value_name = "FILE")]
+    policies: Vec<PathBuf>,
+}
+
 /// Runs `sentrace rules`.
 pub fn run(args: RulesArgs) -> anyhow::Result<u8> {
     match args.command {
@@ -45,7 +57,21 @@ pub fn run(args: RulesArgs) -> anyhow::Result<u8> {
             print_fields();
             Ok(0)
         }
+        RulesCommand::Syscalls(syscalls) => run_syscalls(syscalls),
     }
+}
+
+fn run_syscalls(args: SyscallsArgs) -> anyhow::Result<u8> {
+    let policy = if args.policies.is_empty() {
+        Policy::builtin()
+    } else {
+        let (policy, _) =
+            Policy::load_files(&args.policies).context("failed to load the policy")?;
+        policy
+    };
+    let names = protocol::syscalls::syscalls_for_kinds(policy.event_types());
+    println!("{}", names.join(","));
+    Ok(0)
 }
 
 fn run_check(args: CheckArgs) -> anyhow::Result<u8> {
