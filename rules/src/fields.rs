@@ -5,6 +5,10 @@
 //! `process.`, `process.parent.`, `process.ancestors.` and, for exec and exit
 //! events, `exec.` and `exit.`. Event fields are one table keyed by their full
 //! name. `sentrace rules fields` prints [`field_table`].
+//!
+//! `secl` lists the SECL fields sentrace does not produce, so that a rule
+//! using one is unsupported while a misspelt name is an error. Variables of
+//! SECL's `cgroup` scope live in the container scope (see `VarScope`).
 
 use std::borrow::Cow;
 

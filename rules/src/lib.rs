@@ -22,10 +22,19 @@
 //!   expression, which is then true when it is true for some ancestor.
 //! - Variable `ttl` and `size` are accepted and ignored: variables live until
 //!   their process exits (`Variables::forget_process`) or the session ends.
-//! - The `cgroup` variable scope and the `hash` action are reported as not
-//!   supported.
-//! - Fields sentrace does not produce (file modes and owners before a change,
-//!   DNS, BPF, TTY names, ...) make a rule unsupported.
+//! - The `cgroup` variable scope is the container scope: sentrace knows no
+//!   cgroup other than the container a process runs in. Processes outside any
+//!   container (empty container id) share one host scope, and `cgroup.x` and
+//!   `container.x` name the same variable.
+//! - The `hash` action is reported as not supported.
+//! - SECL fields sentrace does not produce (file modes and owners before a
+//!   change, DNS, BPF, TTY names, ...) make a rule unsupported. A name that
+//!   is not a SECL field at all is an error, with the closest field sentrace
+//!   has as a suggestion.
+//! - Within one policy file, a second rule with an id already used is an
+//!   error unless it has `combine: override`, which replaces the first rule
+//!   whole (Datadog's `override_options` are not read). A rule in a later
+//!   file replaces the earlier rule with the same id.
 //! - The built-in policy raises alerts only: none of its rules has a `kill`
 //!   or `deny` action.
 

@@ -46,3 +46,26 @@ fn unsupported_reasons_name_what_is_missing() {
         assert!(names_something, "{}: {reason}", rule.id);
     }
 }
+
+#[test]
+fn cgroup_rules_are_active_and_nothing_is_misspelt() {
+    let (_, report) = Policy::load_files(&[datadog_policy()]).unwrap();
+    for rule in &report.rules {
+        let reason = rule.reason.as_deref().unwrap_or_default();
+        assert!(!reason.contains("scope cgroup"), "{}: {reason}", rule.id);
+        assert!(!reason.contains("unknown field"), "{}: {reason}", rule.id);
+        assert!(
+            matches!(
+                rule.status,
+                RuleStatus::Active | RuleStatus::Filtered | RuleStatus::Unsupported
+            ),
+            "{}: {:?} {reason}",
+            rule.id,
+            rule.status
+        );
+    }
+    let summary = report.summary();
+    // 171 rules of version 1.69.3 are active; fewer means a rule stopped loading.
+    assert!(summary.active >= 171, "{summary:?}");
+    assert_eq!(summary.error, 0, "{summary:?}");
+}
