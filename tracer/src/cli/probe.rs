@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use probe::{load_policy, ProbeConfig, ProbeHandle, SharedRules, SinkSpec, DEFAULT_SESSION_RATE};
+use probe::{
+    load_policy, Limits, ProbeConfig, ProbeHandle, SharedRules, SinkSpec, DEFAULT_SESSION_RATE,
+};
 use tokio::signal::unix::{signal, SignalKind};
 
 /// How often policy files are checked for changes.
@@ -34,9 +36,63 @@ pub struct ProbeArgs {
     /// Events per second processed for each tracer session at most.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_SESSION_RATE)]
     pub session_rate: u64,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Log each session and action at debug level.
     #[arg(long)]
     pub verbose: bool,
+}
+
+/// Caps on what the probe keeps in memory. The defaults keep a probe with
+/// 1000 live sessions under 128 MiB of RSS.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Memory limits")]
+pub struct LimitArgs {
+    /// Processes kept across all sessions at most. Over it, the oldest
+    /// disconnected sessions are evicted, then new processes are not kept.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_processes)]
+    pub max_processes: usize,
+    /// Estimated MiB of sessions and processes kept across all sessions at
+    /// most, with the same eviction as --max-processes.
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().max_retained_bytes >> 20)]
+    pub max_retained_mib: usize,
+    /// Processes kept per session at most.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_session_processes)]
+    pub max_session_processes: usize,
+    /// Bytes of arguments kept per process at most; longer argument lists
+    /// are cut.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_argv_bytes)]
+    pub max_argv_bytes: usize,
+    /// Disconnected sessions kept for their tracer to come back at most; the
+    /// oldest are evicted first.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_disconnected_sessions)]
+    pub max_disconnected_sessions: usize,
+    /// Seconds a disconnected session is kept for its tracer to come back.
+    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().session_retention.as_secs())]
+    pub session_retention: u64,
+    /// Alerts queued per sink at most. When the queue is full, the session
+    /// with the most queued alerts loses its newest one.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_queued_alerts)]
+    pub max_queued_alerts: usize,
+    /// Estimated MiB of alerts queued per sink at most.
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().max_queued_alert_bytes >> 20)]
+    pub max_queued_alert_mib: usize,
+}
+
+impl LimitArgs {
+    /// Converts the options to the probe's limits.
+    pub fn to_limits(&self) -> Limits {
+        Limits {
+            max_processes: self.max_processes,
+            max_retained_bytes: self.max_retained_mib.saturating_mul(1 << 20),
+            max_session_processes: self.max_session_processes,
+            max_argv_bytes: self.max_argv_bytes,
+            max_disconnected_sessions: self.max_disconnected_sessions,
+            session_retention: Duration::from_secs(self.session_retention),
+            max_queued_alerts: self.max_queued_alerts,
+            max_queued_alert_bytes: self.max_queued_alert_mib.saturating_mul(1 << 20),
+        }
+    }
 }
 
 /// Runs `sentrace probe` until a termination signal.
@@ -62,7 +118,8 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<u8> {
         session_rate: args.session_rate,
     };
     let shared_rules = SharedRules::new(rules);
-    let handle = ProbeHandle::start(config, shared_rules.clone())?;
+    let handle =
+        ProbeHandle::start_with_limits(config, shared_rules.clone(), args.limits.to_limits())?;
     eprintln!("sentrace probe: listening on {}", handle.local_addr());
     if let Some(addr) = handle.metrics_addr() {
         eprintln!("sentrace probe: metrics on http://{addr}/metrics");
