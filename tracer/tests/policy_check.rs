@@ -138,3 +138,166 @@ fn fields_lists_the_registry() {
     assert!(ip.contains(" ip "), "{ip}");
     assert!(ip.ends_with("connect"), "{ip}");
 }
+
+#[test]
+fn misspelt_field_fails_the_check() {
+    let path = write_policy(
+        "typo.policy",
+        "rules:\n  - id: shadow\n    expression: open.file.pth == \"/etc/shadow\"\n  - id: upper\n    expression: open.file.in_upper_layer\n",
+    );
+    let output = sentrace(&["rules", "check", path.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("unknown field 'open.file.pth': did you mean open.file.path?"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("  --> {}:3:17", path.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("   | {}{}\n", " ".repeat(16), "^".repeat(13))),
+        "{text}"
+    );
+    assert!(
+        text.contains("unsupported  upper: field open.file.in_upper_layer"),
+        "{text}"
+    );
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn duplicate_ids_in_and_across_files() {
+    let first = write_policy(
+        "dup-first.policy",
+        "rules:\n  - id: a\n    expression: open.flags == 1\n  - id: a\n    expression: open.flags == 2\n",
+    );
+    let second = write_policy(
+        "dup-second.policy",
+        "rules:\n  - id: a\n    expression: open.flags == 3\n",
+    );
+    let output = sentrace(&["rules", "check", first.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("active       a"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "error        a: {}:4:9: duplicate rule id a",
+            first.display()
+        )),
+        "{text}"
+    );
+
+    // A later file overrides the earlier one, and its rule is the one reported.
+    let output = sentrace(&[
+        "rules",
+        "check",
+        "--format",
+        "json",
+        first.to_str().unwrap(),
+        second.to_str().unwrap(),
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rules = report["rules"].as_array().unwrap();
+    let winner = rules
+        .iter()
+        .find(|rule| rule["id"] == "a" && rule["status"] == "active")
+        .expect("an active rule a");
+    assert_eq!(winner["file"], second.display().to_string());
+    assert_eq!(winner["overrides"][0], first.display().to_string());
+    let _ = std::fs::remove_file(first);
+    let _ = std::fs::remove_file(second);
+}
+
+fn syscall_names(output: &Output) -> Vec<String> {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    text.trim().split(',').map(str::to_string).collect()
+}
+
+#[test]
+fn syscalls_follow_the_policy() {
+    let open_only = write_policy(
+        "open-only.policy",
+        "rules:\n  - id: shadow\n    expression: open.file.path == \"/etc/shadow\"\n",
+    );
+    let names = syscall_names(&sentrace(&[
+        "rules",
+        "syscalls",
+        "--policy",
+        open_only.to_str().unwrap(),
+    ]));
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(names, sorted, "sorted and without duplicates");
+    for expected in ["openat", "open", "creat", "execve", "clone"] {
+        assert!(
+            names.iter().any(|name| name == expected),
+            "{expected}: {names:?}"
+        );
+    }
+    for absent in ["connect", "chmod", "ptrace", "unlink"] {
+        assert!(
+            !names.iter().any(|name| name == absent),
+            "{absent}: {names:?}"
+        );
+    }
+
+    // Two policies together need the union of their syscalls.
+    let connect_only = write_policy(
+        "connect-only.policy",
+        "rules:\n  - id: ssh\n    expression: connect.addr.port == 22\n",
+    );
+    let both = syscall_names(&sentrace(&[
+        "rules",
+        "syscalls",
+        "--policy",
+        open_only.to_str().unwrap(),
+        "--policy",
+        connect_only.to_str().unwrap(),
+    ]));
+    assert!(both.iter().any(|name| name == "connect"), "{both:?}");
+    assert!(both.iter().any(|name| name == "openat"), "{both:?}");
+    let _ = std::fs::remove_file(open_only);
+    let _ = std::fs::remove_file(connect_only);
+}
+
+#[test]
+fn syscalls_of_builtin_and_datadog_policies() {
+    let builtin = syscall_names(&sentrace(&["rules", "syscalls"]));
+    for expected in ["execve", "openat", "connect", "ptrace"] {
+        assert!(
+            builtin.iter().any(|name| name == expected),
+            "{expected}: {builtin:?}"
+        );
+    }
+    let datadog = syscall_names(&sentrace(&[
+        "rules",
+        "syscalls",
+        "--policy",
+        DATADOG_POLICY,
+    ]));
+    for expected in ["execve", "openat", "unlink", "connect", "init_module"] {
+        assert!(
+            datadog.iter().any(|name| name == expected),
+            "{expected}: {datadog:?}"
+        );
+    }
+
+    let output = sentrace(&[
+        "rules",
+        "syscalls",
+        "--policy",
+        "/nonexistent/sentrace.policy",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("failed to load the policy"));
+}
