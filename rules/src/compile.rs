@@ -164,7 +164,7 @@ pub(crate) fn field_operand(name: &str) -> Option<(Operand, FieldType)> {
 /// Explains why an unknown field cannot be used: a SECL field or event type
 /// that sentrace does not produce makes the rule unsupported, and any other
 /// name is an error, with the closest registry field when one is near.
-fn unknown_field(name: &str, span: Span) -> CompileError {
+pub(crate) fn unknown_field(name: &str, span: Span) -> CompileError {
     let namespace = name.split('.').next().unwrap_or(name);
     if FOREIGN_EVENTS.contains(&namespace) {
         let message = format!("event type {namespace} is not produced by sentrace (field {name})");

@@ -270,3 +270,32 @@ fn cgroup_scope_is_the_container() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn set_action_fields_are_checked() {
+    let set_field = |field: &str| {
+        let text = format!(
+            "rules:\n  - id: r\n    expression: open.flags == 1\n    actions:\n      - set:\n          name: v\n          field: {field}\n"
+        );
+        load(&[("set.policy", &text)]).rules[0].clone()
+    };
+    let misspelt = set_field("open.file.pth");
+    assert_eq!(misspelt.status, RuleStatus::Error, "{:?}", misspelt.reason);
+    let reason = misspelt.reason.unwrap_or_default();
+    assert!(
+        reason.contains("set action v: unknown field 'open.file.pth'"),
+        "{reason}"
+    );
+    assert!(reason.ends_with("did you mean open.file.path?"), "{reason}");
+
+    let lacking = set_field("process.file.in_upper_layer");
+    assert_eq!(
+        lacking.status,
+        RuleStatus::Unsupported,
+        "{:?}",
+        lacking.reason
+    );
+
+    let known = set_field("open.file.path");
+    assert_eq!(known.status, RuleStatus::Active, "{:?}", known.reason);
+}

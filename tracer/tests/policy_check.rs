@@ -1,4 +1,5 @@
-//! `sentrace rules check` and `sentrace rules fields`, run as a user would.
+//! `sentrace rules check`, `sentrace rules fields` and `sentrace rules
+//! syscalls`, run as a user would.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

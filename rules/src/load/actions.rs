@@ -176,10 +176,9 @@ fn set_action(
         )
     } else if let Some(field) = body.get("field").and_then(Yaml::as_str) {
         let (operand, _) = compile::field_operand(field).ok_or_else(|| {
-            error(
-                true,
-                format!("field {field} is not produced by sentrace (set action {name})"),
-            )
+            let mut unknown = compile::unknown_field(field, Span::default());
+            unknown.message = format!("set action {name}: {}", unknown.message);
+            unknown
         })?;
         SetValue::Operand(operand)
     } else if let Some(text) = body.get("expression").and_then(Yaml::as_str) {

@@ -43,8 +43,8 @@ struct CheckArgs {
 
 #[derive(Debug, clap::Args)]
 struct SyscallsArgs {
-    /// Policy file; repeat to load several together, later rules overriding earlier
-    /// ones with the same id. Without it, the built-in policy is used.
+    /// Policy file. Repeat the option to load several files together, and later rules
+    /// override earlier ones with the same id. Without it, the built-in policy is used.
     #[arg(long = "policy", value_name = "FILE")]
     policies: Vec<PathBuf>,
 }
