@@ -242,7 +242,7 @@ fn cgroup_scope_is_the_container() {
         fired(&mut variables, &open_in("c1", 10, "/tmp/mark")),
         ["mark"]
     );
-    // Another process of the same container sees the value; another container does not.
+    // Another process of the same container reads the value, but another container does not.
     assert_eq!(
         fired(&mut variables, &open_in("c1", 11, "/tmp/check")),
         ["seen"]
