@@ -14,7 +14,15 @@ pub fn syscalls_for(kind: EventKind) -> &'static [&'static str] {
         EventKind::Fork => &["fork", "vfork", "clone", "clone3"],
         // Process exits are seen through ptrace exit stops, not syscalls.
         EventKind::Exit => &[],
-        EventKind::Open => &["open", "openat", "openat2", "creat"],
+        // open_by_handle_at opens by handle; truncate writes a file by path.
+        EventKind::Open => &[
+            "open",
+            "openat",
+            "openat2",
+            "creat",
+            "open_by_handle_at",
+            "truncate",
+        ],
         EventKind::Unlink => &["unlink", "unlinkat"],
         EventKind::Rename => &["rename", "renameat", "renameat2"],
         EventKind::Mkdir => &["mkdir", "mkdirat"],

@@ -10,7 +10,8 @@
 //!
 //! Every event has a `retval`. A second stop at syscall exit costs as much as
 //! the first, so the engine takes it only where detection needs the result.
-//! These syscalls get an exit stop: the open family (the fd or the error),
+//! These syscalls get an exit stop: the open family (the fd or the error;
+//! the fd names the opened file, see [`paths`] for the other paths),
 //! bind, connect, accept (the peer address is written at exit), ptrace, the
 //! setuid/setgid family, capset, module load/unload, mount, umount,
 //! memfd_create and io_uring_setup. The file
@@ -33,6 +34,8 @@
 //!   native syscall, because only the seccomp data carries its ABI.
 //! - A syscall waiting for its exit stop is not reported when the tracee is
 //!   killed before the syscall returns.
+//! - The workload starts with the signal dispositions (ignored or default)
+//!   and the mask the tracer inherited, recorded before `main` ran.
 
 use std::ffi::OsString;
 
@@ -41,6 +44,7 @@ use crate::sink::{EventSink, SyscallGate};
 mod decode;
 mod filter;
 mod memory;
+mod paths;
 mod procfs;
 mod regs;
 mod session;

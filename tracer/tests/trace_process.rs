@@ -14,6 +14,15 @@ use trace_support::{
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The path exec events give `/bin/echo`: the file it names after
+/// symbolic links (`/usr/bin/echo` where `/bin` links to `usr/bin`).
+fn echo_path() -> String {
+    std::fs::canonicalize("/bin/echo")
+        .unwrap()
+        .display()
+        .to_string()
+}
+
 #[test]
 fn exec_from_non_leader_thread() {
     let directory = scratch_dir("thread-exec");
@@ -27,7 +36,7 @@ fn exec_from_non_leader_thread() {
     let execs = traced.of_type("exec");
     let echo = execs
         .iter()
-        .find(|event| event["exec"]["file"]["path"] == "/bin/echo")
+        .find(|event| event["exec"]["file"]["path"] == echo_path())
         .expect("no exec of echo");
     let first = execs
         .iter()
@@ -61,7 +70,7 @@ fn vfork_then_exec_is_followed() {
     let exec = traced
         .of_type("exec")
         .into_iter()
-        .find(|event| event["exec"]["file"]["path"] == "/bin/echo");
+        .find(|event| event["exec"]["file"]["path"] == echo_path());
     assert_eq!(exec.expect("no exec of echo")["process"]["pid"], child);
 }
 

@@ -13,10 +13,14 @@ use protocol::{
 };
 
 use super::memory::{read_bytes, read_string, read_string_array};
+use super::paths::canonical;
 use super::procfs::{fd_path, resolve_at};
 use super::regs::SyscallRegs;
 
 const AT_FDCWD: u64 = libc::AT_FDCWD as u32 as u64;
+
+/// `UMOUNT_NOFOLLOW` of umount2(2).
+const UMOUNT_NOFOLLOW: libc::c_int = 8;
 
 /// Environment variables whose values an exec event keeps; for the others
 /// only the name is reported.
@@ -46,74 +50,163 @@ pub struct Decoded {
     pub at_exit: AtExit,
 }
 
-/// Decodes the native syscall `name` of thread `tid`. Returns `None` for
-/// syscalls that produce no event.
-pub fn decode_entry(tid: u32, name: &str, regs: &SyscallRegs) -> Option<Decoded> {
+/// Where a decoded syscall runs: its thread, thread group, and whether the
+/// open family needs its canonical path at entry (a deny gate is present).
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    /// The thread id.
+    pub tid: u32,
+    /// The thread group id.
+    pub tgid: u32,
+    /// Canonicalize open paths at entry instead of at the exit stop.
+    pub exact_open: bool,
+}
+
+/// True when `flag` is set in the syscall argument `value`.
+fn has_flag(value: u64, flag: libc::c_int) -> bool {
+    value as libc::c_int & flag != 0
+}
+
+/// True when an open with `flags` follows a symbolic link in the last
+/// component (`O_NOFOLLOW` and `O_CREAT|O_EXCL` do not).
+pub fn open_follows(flags: u64) -> bool {
+    let exclusive = has_flag(flags, libc::O_CREAT) && has_flag(flags, libc::O_EXCL);
+    !has_flag(flags, libc::O_NOFOLLOW) && !exclusive
+}
+
+/// Decodes the native syscall `name` of `caller`. Returns `None` for
+/// syscalls that produce no event. Paths are canonical (see
+/// [`super::paths`]), except those of the open family without a gate, which
+/// the exit stop names from the returned fd.
+pub fn decode_entry(caller: Caller, name: &str, regs: &SyscallRegs) -> Option<Decoded> {
+    let Caller { tid, tgid, .. } = caller;
     let pid = Pid::from_raw(tid as i32);
     let arg = regs.args;
     let string = |index: usize| read_string(pid, arg[index]).unwrap_or_default();
-    let path_at = |dirfd: usize, path: usize| resolve_at(tid, arg[dirfd] as i64, &string(path));
-    let path = |index: usize| resolve_at(tid, AT_FDCWD as i64, &string(index));
+    let raw_at = |dirfd: u64, path: usize| resolve_at(tid, dirfd as i64, &string(path));
+    let path_at = |dirfd: usize, path: usize, follow: bool| {
+        canonical(tgid, tid, &raw_at(arg[dirfd], path), follow)
+    };
+    let path = |index: usize, follow: bool| canonical(tgid, tid, &raw_at(AT_FDCWD, index), follow);
+    let open_path = |dirfd: u64, path: usize, flags: u64| {
+        let raw = raw_at(dirfd, path);
+        if caller.exact_open {
+            canonical(tgid, tid, &raw, open_follows(flags))
+        } else {
+            raw
+        }
+    };
     let fd_file =
         |index: usize| File::from_path(fd_path(tid, arg[index] as i32 as i64).unwrap_or_default());
+    let no_follow = |index: usize| has_flag(arg[index], libc::AT_SYMLINK_NOFOLLOW);
     let retval = 0;
     let (body, at_exit) = match name {
-        "execve" | "execveat" => return decode_exec(pid, tid, name, regs),
-        "open" => (open_body(path(0), arg[1], arg[2]), AtExit::OpenedFd),
+        "execve" | "execveat" => return decode_exec(caller, name, regs),
+        "open" => (
+            open_body(open_path(AT_FDCWD, 0, arg[1]), arg[1], arg[2]),
+            AtExit::OpenedFd,
+        ),
         "creat" => {
             let flags = (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64;
-            (open_body(path(0), flags, arg[1]), AtExit::OpenedFd)
+            (
+                open_body(open_path(AT_FDCWD, 0, flags), flags, arg[1]),
+                AtExit::OpenedFd,
+            )
         }
-        "openat" => (open_body(path_at(0, 1), arg[2], arg[3]), AtExit::OpenedFd),
+        "openat" => (
+            open_body(open_path(arg[0], 1, arg[2]), arg[2], arg[3]),
+            AtExit::OpenedFd,
+        ),
         "openat2" => {
             let how = read_bytes(pid, arg[2], 16).unwrap_or_else(|| vec![0; 16]);
             let flags = u64::from_ne_bytes(how[0..8].try_into().unwrap_or_default());
             let mode = u64::from_ne_bytes(how[8..16].try_into().unwrap_or_default());
-            (open_body(path_at(0, 1), flags, mode), AtExit::OpenedFd)
+            (
+                open_body(open_path(arg[0], 1, flags), flags, mode),
+                AtExit::OpenedFd,
+            )
         }
-        "unlink" => (unlink_body(path(0), 0), AtExit::Nothing),
-        "unlinkat" if arg[2] as i32 & libc::AT_REMOVEDIR != 0 => (
+        // The handle names no path: the exit stop reads it from the new fd.
+        "open_by_handle_at" => (open_body(String::new(), arg[2], 0), AtExit::OpenedFd),
+        // A truncation by path writes the file without opening it.
+        "truncate" => {
+            let flags = (libc::O_WRONLY | libc::O_TRUNC) as u64;
+            (open_body(path(0, true), flags, 0), AtExit::Retval)
+        }
+        "unlink" => (unlink_body(path(0, false), 0), AtExit::Nothing),
+        "unlinkat" if has_flag(arg[2], libc::AT_REMOVEDIR) => (
             EventBody::Rmdir {
-                rmdir: file_event(File::from_path(path_at(0, 1))),
+                rmdir: file_event(File::from_path(path_at(0, 1, false))),
             },
             AtExit::Nothing,
         ),
-        "unlinkat" => (unlink_body(path_at(0, 1), arg[2] as u32), AtExit::Nothing),
-        "rename" => (rename_body(path(0), path(1)), AtExit::Nothing),
-        "renameat" | "renameat2" => (rename_body(path_at(0, 1), path_at(2, 3)), AtExit::Nothing),
-        "mkdir" => (mkdir_body(path(0), arg[1]), AtExit::Nothing),
-        "mkdirat" => (mkdir_body(path_at(0, 1), arg[2]), AtExit::Nothing),
+        "unlinkat" => (
+            unlink_body(path_at(0, 1, false), arg[2] as u32),
+            AtExit::Nothing,
+        ),
+        "rename" => (rename_body(path(0, false), path(1, false)), AtExit::Nothing),
+        "renameat" | "renameat2" => (
+            rename_body(path_at(0, 1, false), path_at(2, 3, false)),
+            AtExit::Nothing,
+        ),
+        "mkdir" => (mkdir_body(path(0, false), arg[1]), AtExit::Nothing),
+        "mkdirat" => (mkdir_body(path_at(0, 1, false), arg[2]), AtExit::Nothing),
         "rmdir" => (
             EventBody::Rmdir {
-                rmdir: file_event(File::from_path(path(0))),
+                rmdir: file_event(File::from_path(path(0, false))),
             },
             AtExit::Nothing,
         ),
         "chmod" => (
-            chmod_body(File::from_path(path(0)), arg[1]),
+            chmod_body(File::from_path(path(0, true)), arg[1]),
             AtExit::Nothing,
         ),
         "fchmod" => (chmod_body(fd_file(0), arg[1]), AtExit::Nothing),
-        "fchmodat" | "fchmodat2" => (
-            chmod_body(File::from_path(path_at(0, 1)), arg[2]),
+        // fchmodat has no flags argument; fchmodat2 has them in the fourth.
+        "fchmodat" => (
+            chmod_body(File::from_path(path_at(0, 1, true)), arg[2]),
+            AtExit::Nothing,
+        ),
+        "fchmodat2" => (
+            chmod_body(File::from_path(path_at(0, 1, !no_follow(3))), arg[2]),
             AtExit::Nothing,
         ),
         "chown" | "lchown" => (
-            chown_body(File::from_path(path(0)), arg[1], arg[2]),
+            chown_body(File::from_path(path(0, name == "chown")), arg[1], arg[2]),
             AtExit::Nothing,
         ),
         "fchown" => (chown_body(fd_file(0), arg[1], arg[2]), AtExit::Nothing),
         "fchownat" => (
-            chown_body(File::from_path(path_at(0, 1)), arg[2], arg[3]),
+            chown_body(
+                File::from_path(path_at(0, 1, !no_follow(4))),
+                arg[2],
+                arg[3],
+            ),
             AtExit::Nothing,
         ),
-        "link" => (link_body(path(0), path(1)), AtExit::Nothing),
-        "linkat" => (link_body(path_at(0, 1), path_at(2, 3)), AtExit::Nothing),
-        "symlink" => (symlink_body(string(0), path(1)), AtExit::Nothing),
-        "symlinkat" => (symlink_body(string(0), path_at(1, 2)), AtExit::Nothing),
-        "utime" | "utimes" => (utimes_body(File::from_path(path(0))), AtExit::Nothing),
+        "link" => (link_body(path(0, false), path(1, false)), AtExit::Nothing),
+        "linkat" => {
+            let follow = has_flag(arg[4], libc::AT_SYMLINK_FOLLOW);
+            (
+                link_body(path_at(0, 1, follow), path_at(2, 3, false)),
+                AtExit::Nothing,
+            )
+        }
+        "symlink" => (symlink_body(string(0), path(1, false)), AtExit::Nothing),
+        "symlinkat" => (
+            symlink_body(string(0), path_at(1, 2, false)),
+            AtExit::Nothing,
+        ),
+        "utime" | "utimes" => (utimes_body(File::from_path(path(0, true))), AtExit::Nothing),
         "utimensat" if arg[1] == 0 => (utimes_body(fd_file(0)), AtExit::Nothing),
-        "utimensat" | "futimesat" => (utimes_body(File::from_path(path_at(0, 1))), AtExit::Nothing),
+        "utimensat" => (
+            utimes_body(File::from_path(path_at(0, 1, !no_follow(3)))),
+            AtExit::Nothing,
+        ),
+        "futimesat" => (
+            utimes_body(File::from_path(path_at(0, 1, true))),
+            AtExit::Nothing,
+        ),
         "setuid" | "setreuid" | "setresuid" | "setfsuid" => {
             (setuid_body(name, &arg), AtExit::Retval)
         }
@@ -157,7 +250,7 @@ pub fn decode_entry(tid: u32, name: &str, regs: &SyscallRegs) -> Option<Decoded>
         "mount" => {
             let mount = MountEvent {
                 source: File::from_path(string(0)),
-                mountpoint: File::from_path(path(1)),
+                mountpoint: File::from_path(path(1, true)),
                 fs_type: string(2),
                 flags: arg[3],
                 retval,
@@ -166,8 +259,8 @@ pub fn decode_entry(tid: u32, name: &str, regs: &SyscallRegs) -> Option<Decoded>
         }
         "move_mount" => {
             let mount = MountEvent {
-                source: File::from_path(path_at(0, 1)),
-                mountpoint: File::from_path(path_at(2, 3)),
+                source: File::from_path(path_at(0, 1, true)),
+                mountpoint: File::from_path(path_at(2, 3, true)),
                 flags: arg[4],
                 ..Default::default()
             };
@@ -184,7 +277,7 @@ pub fn decode_entry(tid: u32, name: &str, regs: &SyscallRegs) -> Option<Decoded>
         ),
         "umount2" => {
             let umount = UmountEvent {
-                file: File::from_path(path(0)),
+                file: File::from_path(path(0, !has_flag(arg[1], UMOUNT_NOFOLLOW))),
                 flags: arg[1] as u32,
                 retval,
             };
@@ -215,7 +308,7 @@ pub fn decode_entry(tid: u32, name: &str, regs: &SyscallRegs) -> Option<Decoded>
         "ptrace" => (ptrace_body(&arg), AtExit::Retval),
         "chdir" => (
             EventBody::Chdir {
-                chdir: file_event(File::from_path(path(0))),
+                chdir: file_event(File::from_path(path(0, true))),
             },
             AtExit::Nothing,
         ),
@@ -255,20 +348,23 @@ pub fn decode_entry(tid: u32, name: &str, regs: &SyscallRegs) -> Option<Decoded>
     Some(Decoded { body, at_exit })
 }
 
-fn decode_exec(pid: Pid, tid: u32, name: &str, regs: &SyscallRegs) -> Option<Decoded> {
+fn decode_exec(caller: Caller, name: &str, regs: &SyscallRegs) -> Option<Decoded> {
+    let Caller { tid, tgid, .. } = caller;
+    let pid = Pid::from_raw(tid as i32);
     let arg = regs.args;
-    let (path, argv, envp) = if name == "execveat" {
-        let raw = read_string(pid, arg[1]).unwrap_or_default();
-        let path = if raw.is_empty() {
-            fd_path(tid, arg[0] as i32 as i64).unwrap_or_default()
-        } else {
-            resolve_at(tid, arg[0] as i64, &raw)
-        };
-        (path, arg[2], arg[3])
+    let (dirfd, path_index, argv, envp) = if name == "execveat" {
+        (arg[0] as i64, 1, arg[2], arg[3])
     } else {
-        let raw = read_string(pid, arg[0]).unwrap_or_default();
-        (resolve_at(tid, AT_FDCWD as i64, &raw), arg[1], arg[2])
+        (AT_FDCWD as i64, 0, arg[1], arg[2])
     };
+    let raw = read_string(pid, arg[path_index]).unwrap_or_default();
+    // fexecve and memfd execs pass an fd with AT_EMPTY_PATH, or /proc/self/fd/N.
+    let path = if raw.is_empty() {
+        fd_path(tid, dirfd as i32 as i64).unwrap_or_default()
+    } else {
+        canonical(tgid, tid, &resolve_at(tid, dirfd, &raw), true)
+    };
+    let path = memfd_path(&path).unwrap_or(path);
     let exec = ExecEvent {
         file: File::from_path(path),
         argv: read_string_array(pid, argv, 8),

@@ -12,8 +12,9 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use protocol::{Event, EventBody, ExitEvent, Process};
 
-use super::decode::{decode_entry, AtExit, Decoded};
+use super::decode::{decode_entry, open_follows, AtExit, Caller, Decoded};
 use super::filter::{self, DATA_I386, DATA_X32};
+use super::paths;
 use super::regs::{self, Abi, SyscallRegs};
 use super::signals::{self, SignalState};
 use super::spawn::Launch;
@@ -93,12 +94,12 @@ pub fn run_wrapped(
     };
     let use_seccomp = program.is_some();
     let launch = Launch::new(command, program, config.uid, config.gid)?;
-    let (signal_state, child_mask) = signals::install(false);
+    let (signal_state, child_signals) = signals::install(false);
     let mut options = base_options() | Options::PTRACE_O_EXITKILL;
     if use_seccomp {
         options |= Options::PTRACE_O_TRACESECCOMP;
     }
-    let child = launch.start(options, &child_mask)?.as_raw() as u32;
+    let child = launch.start(options, &child_signals)?.as_raw() as u32;
     signal_state.target.store(child as i32, Ordering::SeqCst);
     tracing::debug!(pid = child, seccomp = use_seccomp, "workload started");
 
@@ -343,7 +344,12 @@ impl<'a> Session<'a> {
         let Some(name) = syscalls::Sysno::new(regs.nr as usize).map(|sysno| sysno.name()) else {
             return;
         };
-        let Some(mut decoded) = decode_entry(tid, name, regs) else {
+        let caller = Caller {
+            tid,
+            tgid: self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid),
+            exact_open: self.gate.is_some(),
+        };
+        let Some(mut decoded) = decode_entry(caller, name, regs) else {
             return;
         };
         let process = self.context(tid);
@@ -391,6 +397,7 @@ impl<'a> Session<'a> {
             return;
         };
         let started = tracee.started;
+        let tgid = tracee.tgid;
         let Some(pending) = tracee.pending.take() else {
             return;
         };
@@ -412,17 +419,8 @@ impl<'a> Session<'a> {
             {
                 accept.addr = super::decode::accept_peer(pid, address, length);
             }
-            // A memfd can only be opened by path through /proc/PID/fd or /dev/fd.
-            (EventBody::Open { open }, AtExit::OpenedFd)
-                if regs.ret >= 0
-                    && (open.file.path.starts_with("/proc/")
-                        || open.file.path.starts_with("/dev/fd/")) =>
-            {
-                if let Some(memfd) =
-                    procfs::fd_path(tid, regs.ret).and_then(|path| super::decode::memfd_path(&path))
-                {
-                    open.file = protocol::File::from_path(memfd);
-                }
+            (EventBody::Open { open }, AtExit::OpenedFd) if !denied => {
+                open.file = opened_file(tid, tgid, &open.file.path, open.flags, regs.ret);
             }
             (EventBody::Setuid { .. } | EventBody::Setgid { .. } | EventBody::Capset { .. }, _) => {
                 let tgid = self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid);
@@ -434,6 +432,30 @@ impl<'a> Session<'a> {
             self.emit(process, decoded.body);
         }
     }
+}
+
+/// Names the file an open of `path` acted on. A returned fd names it
+/// exactly (one readlink); a memfd gets its `memfd:NAME`. A failure with
+/// ENOENT acted on no file and gets the lexical form only; other failures
+/// (EACCES, ELOOP, ...) name an existing file and are resolved.
+fn opened_file(tid: u32, tgid: u32, path: &str, flags: u32, ret: i64) -> protocol::File {
+    let named = if ret >= 0 {
+        procfs::fd_path(tid, ret).map(|kernel| match super::decode::memfd_path(&kernel) {
+            Some(memfd) => memfd,
+            None if kernel.starts_with('/') => kernel,
+            None => paths::lexical(tgid, tid, path),
+        })
+    } else {
+        None
+    };
+    let named = named.unwrap_or_else(|| {
+        if ret == -i64::from(libc::ENOENT) || path.is_empty() {
+            paths::lexical(tgid, tid, path)
+        } else {
+            paths::canonical(tgid, tid, path, open_follows(u64::from(flags)))
+        }
+    });
+    protocol::File::from_path(named)
 }
 
 /// `PTRACE_LISTEN`, which nix does not wrap.

@@ -9,9 +9,153 @@
 //! thread reads the pipe. To detach, it wakes the ptrace thread from
 //! `waitpid` with a SIGURG whose handler does nothing.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+/// Bit `n` is set when signal `n` was ignored (`SIG_IGN`) when the process
+/// started, before the Rust runtime set SIGPIPE to `SIG_IGN`.
+static INHERITED_IGNORED: AtomicU64 = AtomicU64::new(0);
+/// Bit `n` is set when signal `n` was blocked when the process started.
+static INHERITED_BLOCKED: AtomicU64 = AtomicU64::new(0);
+/// True once [`record_inherited`] ran.
+static INHERITED_RECORDED: AtomicBool = AtomicBool::new(false);
+
+/// The highest signal number a disposition is kept for.
+const LAST_SIGNAL: libc::c_int = 64;
+
+/// Runs before `main` (from `.init_array`), while the dispositions and the
+/// mask are still those the parent gave us.
+#[used]
+#[link_section = ".init_array"]
+static RECORD_INHERITED: extern "C" fn() = record_inherited;
+
+/// The kernel's `struct sigaction` (x86_64 and aarch64 layout). glibc's
+/// `sigaction` refuses signals 32 and 33, which it reserves for itself, so
+/// the raw syscall reads and restores them too.
+#[repr(C)]
+#[derive(Default)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Reads (`new` is `None`) or sets the disposition of `signal` with the raw
+/// `rt_sigaction`. Returns the previous handler, or `None` on failure.
+/// Async-signal-safe.
+fn raw_sigaction(signal: libc::c_int, new: Option<usize>) -> Option<usize> {
+    let action = KernelSigaction {
+        handler: new.unwrap_or(0),
+        ..KernelSigaction::default()
+    };
+    let mut previous = KernelSigaction::default();
+    let new_pointer = match new {
+        Some(_) => &action as *const KernelSigaction,
+        None => std::ptr::null(),
+    };
+    // SAFETY: both pointers are null or point to live kernel-layout structs,
+    // and the size is that of the kernel's 64-bit signal set.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signal,
+            new_pointer,
+            &mut previous as *mut KernelSigaction,
+            8usize,
+        )
+    };
+    (result == 0).then_some(previous.handler)
+}
+
+extern "C" fn record_inherited() {
+    let mut ignored = 0u64;
+    let mut blocked = 0u64;
+    // SAFETY: sigprocmask only reads into a zeroed local.
+    unsafe {
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigprocmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
+        for signal in 1..=LAST_SIGNAL {
+            if raw_sigaction(signal, None) == Some(libc::SIG_IGN) {
+                ignored |= 1 << (signal - 1);
+            }
+            if libc::sigismember(&mask, signal) == 1 {
+                blocked |= 1 << (signal - 1);
+            }
+        }
+    }
+    INHERITED_IGNORED.store(ignored, Ordering::SeqCst);
+    INHERITED_BLOCKED.store(blocked, Ordering::SeqCst);
+    INHERITED_RECORDED.store(true, Ordering::SeqCst);
+}
+
+/// The signal state the workload gets back before exec: the dispositions
+/// and mask the tracer inherited.
+#[derive(Clone, Copy)]
+pub struct Inherited {
+    /// Bit `n - 1` set: signal `n` is ignored.
+    ignored: u64,
+    /// The signal mask.
+    mask: libc::sigset_t,
+}
+
+impl Inherited {
+    /// Reads the state recorded at start. Without a record (the hook did not
+    /// run), ignored signals stay ignored except SIGPIPE, and the mask is
+    /// the calling thread's.
+    pub fn recorded() -> Inherited {
+        // Keeps the `.init_array` entry linked in with this function.
+        std::hint::black_box(&RECORD_INHERITED);
+        // SAFETY: the sigset is zeroed, then filled by sigemptyset/sigaddset
+        // or read with a null new set.
+        unsafe {
+            let mut mask: libc::sigset_t = std::mem::zeroed();
+            if !INHERITED_RECORDED.load(Ordering::SeqCst) {
+                libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
+                let mut ignored = 0u64;
+                for signal in 1..=LAST_SIGNAL {
+                    if signal != libc::SIGPIPE && raw_sigaction(signal, None) == Some(libc::SIG_IGN)
+                    {
+                        ignored |= 1 << (signal - 1);
+                    }
+                }
+                return Inherited { ignored, mask };
+            }
+            libc::sigemptyset(&mut mask);
+            let blocked = INHERITED_BLOCKED.load(Ordering::SeqCst);
+            for signal in 1..=LAST_SIGNAL {
+                if blocked & (1 << (signal - 1)) != 0 {
+                    libc::sigaddset(&mut mask, signal);
+                }
+            }
+            Inherited {
+                ignored: INHERITED_IGNORED.load(Ordering::SeqCst),
+                mask,
+            }
+        }
+    }
+
+    /// Restores the dispositions and the mask in the child after fork.
+    /// Async-signal-safe: sigaction and sigprocmask on prepared values.
+    pub fn restore(&self) {
+        for signal in 1..=LAST_SIGNAL {
+            if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+                continue;
+            }
+            let handler = if self.ignored & (1 << (signal - 1)) != 0 {
+                libc::SIG_IGN
+            } else {
+                libc::SIG_DFL
+            };
+            raw_sigaction(signal, Some(handler));
+        }
+        // SAFETY: the mask is a live, initialized signal set.
+        unsafe {
+            libc::sigprocmask(libc::SIG_SETMASK, &self.mask, std::ptr::null_mut());
+        }
+    }
+}
 
 /// Signals forwarded to the workload in wrap mode.
 const FORWARDED: [libc::c_int; 7] = [
@@ -85,8 +229,8 @@ pub fn install_handlers() -> Arc<SignalState> {
 }
 
 /// Prepares signal handling for a new session. Returns the shared state and
-/// the signal mask the workload's child restores after fork.
-pub fn install(attach_mode: bool) -> (Arc<SignalState>, libc::sigset_t) {
+/// the signal state the workload's child restores after fork.
+pub fn install(attach_mode: bool) -> (Arc<SignalState>, Inherited) {
     let state = install_handlers();
     state.target.store(0, Ordering::SeqCst);
     state.detach.store(false, Ordering::SeqCst);
@@ -96,13 +240,7 @@ pub fn install(attach_mode: bool) -> (Arc<SignalState>, libc::sigset_t) {
     state
         .ptrace_tid
         .store(unsafe { libc::gettid() }, Ordering::SeqCst);
-    // SAFETY: a null new set only reads the current mask into `mask`.
-    let mask = unsafe {
-        let mut mask: libc::sigset_t = std::mem::zeroed();
-        libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
-        mask
-    };
-    (state, mask)
+    (state, Inherited::recorded())
 }
 
 fn start_forwarding() -> Arc<SignalState> {

@@ -17,6 +17,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use seccompiler::BpfProgram;
 
+use super::signals::Inherited;
 use super::TraceError;
 
 /// Everything the child needs after fork, allocated before it.
@@ -134,11 +135,7 @@ impl Launch {
 
     /// Forks the child, seizes it with `options` and lets it run to its exec.
     /// Returns the child's pid. The caller's wait loop receives its stops.
-    pub fn start(
-        &self,
-        options: ptrace::Options,
-        child_mask: &libc::sigset_t,
-    ) -> Result<Pid, TraceError> {
+    pub fn start(&self, options: ptrace::Options, signals: &Inherited) -> Result<Pid, TraceError> {
         // SAFETY: the child branch only calls `child_main`, which makes
         // async-signal-safe syscalls on memory prepared before fork.
         let pid = unsafe { libc::fork() };
@@ -149,7 +146,7 @@ impl Launch {
             });
         }
         if pid == 0 {
-            self.child_main(child_mask);
+            self.child_main(signals);
         }
         let child = Pid::from_raw(pid);
         self.seize_stopped_child(child, options)?;
@@ -185,11 +182,11 @@ impl Launch {
     }
 
     /// Runs the child after fork. Never returns.
-    fn child_main(&self, child_mask: &libc::sigset_t) -> ! {
+    fn child_main(&self, signals: &Inherited) -> ! {
         // SAFETY: only async-signal-safe calls on data prepared before fork;
         // every path ends in execve or _exit.
         unsafe {
-            libc::sigprocmask(libc::SIG_SETMASK, child_mask, std::ptr::null_mut());
+            signals.restore();
             libc::kill(libc::getpid(), libc::SIGSTOP);
             if let Some(program) = &self.filter {
                 if !install_filter(program) {
