@@ -1,9 +1,8 @@
-//! The queue in front of one alert sink. It is bounded in alerts and in
-//! estimated bytes, and fair between sessions: the sink takes alerts from
-//! the sessions in turn, and when the queue is full the alert dropped is
-//! the newest one of the session with the most alerts queued. A session
-//! that floods alerts therefore loses its own alerts, not those of a quiet
-//! session.
+//! The queue in front of one alert sink, bounded in alerts and in
+//! estimated bytes and fair between sessions. The sink takes alerts from
+//! the sessions in turn. When the queue is full, the alert dropped is the
+//! newest one of the session with the most alerts queued, so a session that
+//! floods alerts loses its own alerts, not those of a quiet session.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io;
@@ -43,7 +42,7 @@ impl State {
         }
     }
 
-    /// Removes the newest alert of a session; returns its size.
+    /// Removes the newest alert of a session and returns its size.
     fn drop_newest(&mut self, session: &str) -> Option<usize> {
         let queue = self.by_session.get_mut(session)?;
         let removed = queue.pop_back()?;

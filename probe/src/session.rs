@@ -191,7 +191,7 @@ fn process_event(
     }
 }
 
-/// Why a session was removed before its tracer came back.
+/// Reason a session was removed before its tracer came back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvictionReason {
     /// Disconnected longer than the retention time.

@@ -56,7 +56,7 @@ impl RuleSet for MarkRule {
     }
 }
 
-/// Starts an HTTP server on loopback that answers each POST after
+/// Starts an HTTP server on loopback that responds to each POST after
 /// [`SINK_DELAY`] and stores the request bodies.
 fn start_slow_sink() -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding the sink server");

@@ -1,7 +1,7 @@
-//! Memory bounds of `sentrace probe`. Clients that open a session, send
-//! large snapshots and hang up, hundreds of times, do not make the probe's
-//! resident memory grow past a bound, and a well-behaved session that stays
-//! connected keeps its process tree and still gets its alerts. A thousand
+//! Memory bounds of `sentrace probe`. Hundreds of clients that open a
+//! session, send large snapshots and hang up do not make the probe's
+//! resident memory grow past a bound. A well-behaved session that stays
+//! connected meanwhile keeps its process tree and still gets its alerts. A thousand
 //! live sessions with full snapshots stay under the same bound.
 
 mod probe_support;

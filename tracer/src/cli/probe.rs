@@ -36,11 +36,13 @@ pub struct ProbeArgs {
     /// Events per second processed for each tracer session at most.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_SESSION_RATE)]
     pub session_rate: u64,
-    #[command(flatten)]
-    pub limits: LimitArgs,
     /// Log each session and action at debug level.
     #[arg(long)]
     pub verbose: bool,
+    /// Caps on retained memory, listed last because their help heading
+    /// applies to every option after them.
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// Caps on what the probe keeps in memory. The defaults keep a probe with
@@ -48,33 +50,33 @@ pub struct ProbeArgs {
 #[derive(Debug, clap::Args)]
 #[command(next_help_heading = "Memory limits")]
 pub struct LimitArgs {
-    /// Processes kept across all sessions at most. Over it, the oldest
+    /// Maximum processes kept across all sessions. Over it, the oldest
     /// disconnected sessions are evicted, then new processes are not kept.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_processes)]
     pub max_processes: usize,
-    /// Estimated MiB of sessions and processes kept across all sessions at
-    /// most, with the same eviction as --max-processes.
+    /// Maximum estimated MiB of sessions and processes kept across all
+    /// sessions, enforced like --max-processes.
     #[arg(long, value_name = "MIB", default_value_t = Limits::default().max_retained_bytes >> 20)]
     pub max_retained_mib: usize,
-    /// Processes kept per session at most.
+    /// Maximum processes kept per session; more are not kept.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_session_processes)]
     pub max_session_processes: usize,
-    /// Bytes of arguments kept per process at most; longer argument lists
+    /// Maximum bytes of arguments kept per process. Longer argument lists
     /// are cut.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_argv_bytes)]
     pub max_argv_bytes: usize,
-    /// Disconnected sessions kept for their tracer to come back at most; the
+    /// Maximum disconnected sessions kept for their tracer to come back. The
     /// oldest are evicted first.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_disconnected_sessions)]
     pub max_disconnected_sessions: usize,
     /// Seconds a disconnected session is kept for its tracer to come back.
     #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().session_retention.as_secs())]
     pub session_retention: u64,
-    /// Alerts queued per sink at most. When the queue is full, the session
+    /// Maximum alerts queued per sink. When the queue is full, the session
     /// with the most queued alerts loses its newest one.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_queued_alerts)]
     pub max_queued_alerts: usize,
-    /// Estimated MiB of alerts queued per sink at most.
+    /// Maximum estimated MiB of alerts queued per sink.
     #[arg(long, value_name = "MIB", default_value_t = Limits::default().max_queued_alert_bytes >> 20)]
     pub max_queued_alert_mib: usize,
 }

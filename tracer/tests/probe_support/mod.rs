@@ -140,23 +140,49 @@ pub fn run_with_timeout(command: &mut Command, timeout: Duration) -> Output {
     wait_with_timeout(child, timeout)
 }
 
-/// Waits for `child` at most `timeout`, killing it when the time is up.
+/// Waits for `child` at most `timeout`, killing it when the time is up. The
+/// child's piped output is read while it runs, so that a child writing more
+/// than a pipe holds does not block.
 pub fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
+    let stdout = read_in_background(child.stdout.take());
+    let stderr = read_in_background(child.stderr.take());
     let deadline = Instant::now() + timeout;
-    loop {
-        if child.try_wait().expect("polling child").is_some() {
-            return child.wait_with_output().expect("collecting child output");
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("polling child") {
+            break status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            let output = child.wait_with_output().expect("collecting killed child");
-            panic!(
-                "timed out after {timeout:?}; stderr: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            timed_out = true;
+            break child.wait().expect("waiting for the killed child");
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
+    let output = Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    };
+    assert!(
+        !timed_out,
+        "timed out after {timeout:?}; stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Reads a child's pipe to its end on a thread.
+fn read_in_background(
+    pipe: Option<impl std::io::Read + Send + 'static>,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
 }
 
 /// Reads the JSON lines of an alert file (missing file: no alerts).
