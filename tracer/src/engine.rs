@@ -10,8 +10,9 @@
 //!
 //! Every event has a `retval`. A second stop at syscall exit costs as much as
 //! the first, so the engine takes it only where detection needs the result.
-//! These syscalls get an exit stop: the open family (the fd or the error;
-//! the fd names the opened file, see [`paths`] for the other paths),
+//! The fd an open returns names the opened file, and [`paths`] describes
+//! how the other paths are made canonical.
+//! These syscalls get an exit stop: the open family (the fd or the error),
 //! bind, connect, accept (the peer address is written at exit), ptrace, the
 //! setuid/setgid family, capset, module load/unload, mount, umount,
 //! memfd_create and io_uring_setup. The file

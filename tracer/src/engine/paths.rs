@@ -21,10 +21,13 @@
 //!
 //! # Limitations
 //!
-//! The tracer resolves with its own root and its own `/proc/self`: a path
-//! of a tracee in a chroot, or a symbolic link whose target is
-//! `/proc/self/...` (other than `/dev/fd`, `/dev/stdin`, `/dev/stdout` and
-//! `/dev/stderr`, which are rewritten), resolves as it would for the tracer.
+//! The tracer resolves with its own root and its own `/proc/self`. So the
+//! path of a tracee in a chroot resolves as it would for the tracer, and so
+//! does a symbolic link whose target is `/proc/self/...`. The `/dev/fd`,
+//! `/dev/stdin`, `/dev/stdout` and `/dev/stderr` links are rewritten first.
+//!
+//! NOTE: the tracer resolves on its own thread, so a path on a hung network
+//! or FUSE mount stalls the tracer as it stalls the tracee.
 
 use std::fs::OpenOptions;
 use std::os::fd::AsRawFd;
@@ -100,10 +103,10 @@ fn resolve(path: &str) -> Option<String> {
 
 /// Returns the canonical form of the absolute `path` of thread `tid` in
 /// thread group `tgid`. With `follow_last`, a symbolic link in the last
-/// component is followed (open, chmod, exec); without it the last component
-/// is kept and only its directory is resolved (unlink, rename, lchown,
-/// `O_NOFOLLOW`). A path whose directory does not exist is normalized
-/// lexically.
+/// component is followed (open, chmod, exec). Without it, the last
+/// component is kept and only its directory is resolved (unlink, rename,
+/// lchown, `O_NOFOLLOW`). A path whose directory does not exist is
+/// normalized lexically.
 pub fn canonical(tgid: u32, tid: u32, path: &str, follow_last: bool) -> String {
     if !path.starts_with('/') {
         return path.to_string();
@@ -156,36 +159,39 @@ mod tests {
     }
 
     #[test]
-    fn canonical_follows_links_as_asked() {
+    fn canonical_follows_links_per_flag() {
         let directory = std::env::temp_dir().join(format!("sentrace-paths-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&directory);
         std::fs::create_dir_all(directory.join("real")).unwrap();
         std::fs::write(directory.join("real/file"), b"x").unwrap();
         std::os::unix::fs::symlink(directory.join("real"), directory.join("dir")).unwrap();
         std::os::unix::fs::symlink("real/file", directory.join("lnk")).unwrap();
+
         let base = directory.canonicalize().unwrap().display().to_string();
-        let me = std::process::id();
+        let pid = std::process::id();
+
         assert_eq!(
-            canonical(me, me, &format!("{base}/dir/../real//file"), true),
+            canonical(pid, pid, &format!("{base}/dir/../real//file"), true),
             format!("{base}/real/file")
         );
         assert_eq!(
-            canonical(me, me, &format!("{base}/lnk"), true),
+            canonical(pid, pid, &format!("{base}/lnk"), true),
             format!("{base}/real/file")
         );
         assert_eq!(
-            canonical(me, me, &format!("{base}/lnk"), false),
+            canonical(pid, pid, &format!("{base}/lnk"), false),
             format!("{base}/lnk")
         );
         assert_eq!(
-            canonical(me, me, &format!("{base}/dir/new"), false),
+            canonical(pid, pid, &format!("{base}/dir/new"), false),
             format!("{base}/real/new")
         );
         assert_eq!(
-            canonical(me, me, &format!("/proc/self/root{base}/dir/file"), true),
+            canonical(pid, pid, &format!("/proc/self/root{base}/dir/file"), true),
             format!("{base}/real/file")
         );
-        assert_eq!(canonical(me, me, "/no/such/../dir/x", true), "/no/dir/x");
+        assert_eq!(canonical(pid, pid, "/no/such/../dir/x", true), "/no/dir/x");
+
         std::fs::remove_dir_all(&directory).unwrap();
     }
 }
