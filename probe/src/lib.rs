@@ -21,6 +21,9 @@
 //!   that still do not fit are not kept, so rules see shorter ancestries and
 //!   argument lists for them. The byte counts are estimates, not allocator
 //!   measurements.
+//! - Frames being read and decoded are not charged to the budget: up to
+//!   4096 connections may each hold one frame of at most 1 MiB, plus its
+//!   decoded form, at the same time.
 //! - A sink's queue is fair between sessions: when it is full, the alerts
 //!   dropped are those of the session with the most alerts queued. Alerts a
 //!   flooding session raises beyond its share are dropped and counted.
