@@ -3,6 +3,7 @@
 //! a policy file, reloads the policy; a policy with errors is logged and the
 //! running one stays.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -202,12 +203,14 @@ fn reload(paths: &[PathBuf], rules: &SharedRules) {
     }
 }
 
-/// Sends logs to stderr; `SENTRACE_LOG` overrides the level.
+/// Sends logs to stderr, with colors only on a terminal; `SENTRACE_LOG`
+/// overrides the level.
 pub(crate) fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SENTRACE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
