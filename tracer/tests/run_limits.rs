@@ -36,7 +36,8 @@ fn huge_argv_still_raises_alert() {
     let argv = shadow["event"]["process"]["argv"]
         .as_array()
         .expect("argv array");
-    assert_eq!(argv[0], "python3");
+    let program = argv[0].as_str().unwrap_or_default();
+    assert!(program.ends_with("python3"), "argv[0] is {program}");
     assert!(
         argv.len() < 1203,
         "argv was not cut: {} entries",
