@@ -635,7 +635,7 @@ pub struct ForeignAbiEvent {
 pub struct LostEvent {
     /// Number of events dropped.
     pub count: u64,
-    /// Why they were dropped (`buffer full`, `decode failed`, ...).
+    /// The reason for the drop (`buffer full`, `decode failed`, ...).
     pub reason: String,
 }
 

@@ -1,6 +1,6 @@
 //! Which syscalls produce which event types.
 //!
-//! The probe tells a tracer which syscalls its rules need with these names; the
+//! The probe sends a tracer the names of the syscalls its rules need; the
 //! tracer maps them to numbers for its architecture. Names are the kernel's
 //! x86_64 names; on aarch64 the tracer skips names that do not exist there
 //! (`open`, `fork`, ...).
@@ -57,8 +57,8 @@ pub fn syscalls_for(kind: EventKind) -> &'static [&'static str] {
 /// cannot follow processes without them.
 pub const ALWAYS_TRACED: &[&str] = &["execve", "execveat", "fork", "vfork", "clone", "clone3"];
 
-/// The sorted, de-duplicated syscall names for a set of event types, plus
-/// [`ALWAYS_TRACED`].
+/// Returns the sorted, de-duplicated syscall names for a set of event types,
+/// plus [`ALWAYS_TRACED`].
 pub fn syscalls_for_kinds(kinds: impl IntoIterator<Item = EventKind>) -> Vec<String> {
     let mut names: Vec<String> = ALWAYS_TRACED.iter().map(|name| name.to_string()).collect();
     for kind in kinds {

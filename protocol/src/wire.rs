@@ -20,7 +20,7 @@ pub const DEFAULT_PORT: u16 = 5678;
 /// Largest frame body accepted, in bytes (1 MiB).
 pub const MAX_FRAME_LEN: usize = 1 << 20;
 
-/// How the tracer follows its workload.
+/// The way the tracer follows its workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
@@ -87,7 +87,7 @@ pub enum TracerMessage {
         id: u64,
         /// True when the action was carried out.
         ok: bool,
-        /// Why it failed.
+        /// The failure, when `ok` is false.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
@@ -108,7 +108,7 @@ pub struct DenyRule {
     pub expression: String,
 }
 
-/// What the probe asks a tracer to do.
+/// An action the probe requests from a tracer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Action {
@@ -135,11 +135,11 @@ fn default_scope() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "msg", rename_all = "snake_case")]
 pub enum ProbeMessage {
-    /// Answer to [`TracerMessage::Hello`].
+    /// Reply to [`TracerMessage::Hello`].
     Welcome {
         /// False when the probe rejects the session.
         accepted: bool,
-        /// Why the session was rejected.
+        /// The reason for rejecting the session.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
         /// Event types the loaded rules need.

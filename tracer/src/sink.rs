@@ -1,4 +1,5 @@
-//! Where the engine sends events, and how it asks whether to refuse a syscall.
+//! The interfaces through which the engine sends events and checks whether
+//! to reject a syscall.
 
 use protocol::Event;
 

@@ -50,9 +50,9 @@ fn kill_scope(pid: u32, signal: i32, scope: &str, shared: &Shared) -> Result<(),
     let target = Pid::from_raw(pid as i32);
     match scope {
         "process" => kill(target, signal).map_err(|errno| format!("kill({pid}): {errno}")),
-        // The workload shares its process group with whoever started sentrace
-        // (a shell, a container runtime), so killpg(2) would reach them and the
-        // tracer too: only the traced members of the group are signalled.
+        // The workload shares its process group with the shell or container
+        // runtime that started sentrace, and with the tracer. killpg(2) would
+        // reach them all, so only the traced members of the group are signalled.
         "process_group" => {
             let group =
                 getpgid(Some(target)).map_err(|errno| format!("getpgid({pid}): {errno}"))?;

@@ -10,9 +10,9 @@
 
 use protocol::{Event, EventBody};
 
-/// Longest single argument or environment entry kept, in bytes.
+/// Maximum length of one argument or environment entry, in bytes.
 pub(crate) const MAX_ENTRY_BYTES: usize = 4096;
-/// Most bytes kept of one list, over all its entries.
+/// Maximum length of one list, over all its entries, in bytes.
 pub(crate) const MAX_LIST_BYTES: usize = 64 * 1024;
 
 /// Cuts `process.argv`, `exec.argv` and `exec.envp` to the bounds above.
