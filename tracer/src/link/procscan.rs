@@ -6,10 +6,12 @@
 //! # Limitations
 //!
 //! - A process that starts and exits between two scans is not seen.
+//! - Processes are told apart by pid and start time, so a pid the kernel
+//!   reuses between two scans still counts as a new process.
 //! - Processes that already run at the first scan are not reported; in a
 //!   container whose entrypoint is the tracer there are none.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::sync::Arc;
 use std::thread;
@@ -25,8 +27,7 @@ const MAX_ANCESTRY: usize = 64;
 /// Reads a process's context from `/proc`; `None` when it is gone or
 /// unreadable.
 pub fn read_process(pid: u32) -> Option<Process> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (comm, ppid) = parse_stat(&stat)?;
+    let Stat { comm, ppid, .. } = read_stat(pid)?;
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let uids = status_ids(&status, "Uid:");
     let gids = status_ids(&status, "Gid:");
@@ -56,17 +57,34 @@ pub fn read_process(pid: u32) -> Option<Process> {
     })
 }
 
-/// Returns `(comm, ppid)` from the text of `/proc/PID/stat`. The command name
-/// sits in parentheses and may itself contain spaces and parentheses, so the
-/// fields after it are found from the last `)`.
-fn parse_stat(stat: &str) -> Option<(String, u32)> {
+/// The fields of `/proc/PID/stat` the scanner uses.
+struct Stat {
+    comm: String,
+    ppid: u32,
+    /// Clock ticks after boot at which the process started.
+    start_ticks: u64,
+}
+
+/// Parses the text of `/proc/PID/stat`. The command name sits in parentheses
+/// and may itself contain spaces and parentheses, so the fields after it are
+/// found from the last `)`.
+fn parse_stat(stat: &str) -> Option<Stat> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
     let comm = stat.get(open + 1..close)?.to_string();
-    let mut rest = stat.get(close + 1..)?.split_whitespace();
-    let _state = rest.next()?;
-    let ppid = rest.next()?.parse().ok()?;
-    Some((comm, ppid))
+    // Fields after the name, numbered as in proc(5) from 3 (state).
+    let rest: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    let ppid = rest.get(1)?.parse().ok()?;
+    let start_ticks = rest.get(19)?.parse().ok()?;
+    Some(Stat {
+        comm,
+        ppid,
+        start_ticks,
+    })
+}
+
+fn read_stat(pid: u32) -> Option<Stat> {
+    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 /// Returns the real and effective ids from a `Uid:` or `Gid:` status line.
@@ -104,8 +122,7 @@ fn list_pids() -> Vec<u32> {
 
 /// Returns the parent of `pid`, from `/proc`.
 fn parent_of(pid: u32) -> Option<u32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&stat).map(|(_, ppid)| ppid)
+    read_stat(pid).map(|stat| stat.ppid)
 }
 
 /// True when `ancestor` is `pid` or one of its ancestors.
@@ -162,13 +179,24 @@ pub fn procfs_exec_event(process: Process) -> Event {
     }
 }
 
+/// The processes seen by one scan: pid to start time.
+pub type Seen = HashMap<u32, u64>;
+
+/// Reads the pid and start time of every process in `/proc`.
+pub fn seen_now() -> Seen {
+    list_pids()
+        .into_iter()
+        .filter_map(|pid| Some((pid, read_stat(pid)?.start_ticks)))
+        .collect()
+}
+
 /// Returns the processes that appeared since `known` was filled and do not
-/// descend from `tracer`; updates `known` to the current pids.
-pub fn scan_new(known: &mut HashSet<u32>, tracer: u32) -> Vec<Process> {
-    let current: HashSet<u32> = list_pids().into_iter().collect();
+/// descend from `tracer`; updates `known` to the current processes.
+pub fn scan_new(known: &mut Seen, tracer: u32) -> Vec<Process> {
+    let current = seen_now();
     let mut found = Vec::new();
-    for &pid in current.difference(known) {
-        if descends_from(pid, tracer) {
+    for (&pid, start) in &current {
+        if known.get(&pid) == Some(start) || descends_from(pid, tracer) {
             continue;
         }
         // Kernel threads have no command line.
@@ -188,7 +216,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, interval: Duration) -> std::io::Result<
     thread::Builder::new()
         .name("sentrace-procscan".into())
         .spawn(move || {
-            let mut known: HashSet<u32> = list_pids().into_iter().collect();
+            let mut known = seen_now();
             loop {
                 thread::sleep(interval);
                 if shared.lock().stopped {
@@ -214,8 +242,12 @@ mod tests {
 
     #[test]
     fn stat_with_parentheses_in_comm() {
-        let stat = "123 (a) b)) S 45 123 123 0 -1";
-        assert_eq!(parse_stat(stat), Some(("a) b)".to_string(), 45)));
+        let stat = "123 (a) b)) S 45 123 123 0 -1 4194560 90 0 0 0 1 2 0 0 20 0 1 0 777 0";
+        let parsed = parse_stat(stat).expect("parsed");
+        assert_eq!(parsed.comm, "a) b)");
+        assert_eq!(parsed.ppid, 45);
+        assert_eq!(parsed.start_ticks, 777);
+        assert!(parse_stat("123 (x) S 45").is_none());
     }
 
     #[test]
@@ -247,7 +279,7 @@ mod tests {
 
     #[test]
     fn scanner_reports_new_process_outside_tracer() {
-        let mut known: HashSet<u32> = list_pids().into_iter().collect();
+        let mut known = seen_now();
         let mut child = Command::new("sleep").arg("5").spawn().expect("spawn sleep");
         let child_pid = child.id();
 
@@ -256,26 +288,40 @@ mod tests {
         // cannot be an ancestor.
         let mut skipped = known.clone();
         let own = scan_new(&mut skipped, std::process::id());
-        assert!(own.iter().all(|process| process.pid != child_pid));
-
-        // NOTE: one scan missed the child once under a loaded CI run, for a
-        // reason not found; a few scans keep the test about the scanner.
-        let mut found = Vec::new();
-        for _ in 0..20 {
-            found.extend(scan_new(&mut known, u32::MAX));
-            if found.iter().any(|process| process.pid == child_pid) {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        let before = known.get(&child_pid).copied();
+        let found = scan_new(&mut known, u32::MAX);
+        let read_back = read_process(child_pid);
         let _ = child.kill();
         let _ = child.wait();
+        assert!(own.iter().all(|process| process.pid != child_pid));
         let process = found
             .iter()
             .find(|process| process.pid == child_pid)
-            .expect("sleep reported");
+            .unwrap_or_else(|| {
+                panic!(
+                    "sleep (pid {child_pid}) not reported; start time before spawn \
+                     {before:?}, after {:?}; /proc read {read_back:?}",
+                    known.get(&child_pid)
+                )
+            });
         assert_eq!(process.comm, "sleep");
         let event = procfs_exec_event(process.clone());
         assert!(matches!(event.body, EventBody::Exec { exec } if exec.procfs));
+    }
+
+    #[test]
+    fn reused_pid_counts_as_new() {
+        let mut child = Command::new("sleep").arg("5").spawn().expect("spawn sleep");
+        let child_pid = child.id();
+        // The pid was seen before, for a process that started earlier.
+        let mut known = seen_now();
+        let start = known[&child_pid];
+        known.insert(child_pid, start.saturating_sub(1));
+        let found = scan_new(&mut known, u32::MAX);
+        let again = scan_new(&mut known, u32::MAX);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found.iter().any(|process| process.pid == child_pid));
+        assert!(again.iter().all(|process| process.pid != child_pid));
     }
 }
