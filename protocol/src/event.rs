@@ -36,6 +36,41 @@ pub struct File {
     /// The target of a rename, link or symlink.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<Box<File>>,
+    /// Owner, mode and times, for the files whose events carry them (the
+    /// executable of exec and of the process, chmod and chown before the
+    /// change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stat: Option<FileStat>,
+    /// Type of the filesystem holding the file (`ext4`, `overlay`, `proc`),
+    /// empty when not known.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub filesystem: String,
+    /// True when the file lies on an overlay filesystem and changed after
+    /// the container (or, outside containers, the tracer) started: written
+    /// into the container's upper layer rather than shipped in its image.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub in_upper_layer: bool,
+}
+
+/// The `stat` of a file at the time of the event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStat {
+    /// Type and permission bits (`st_mode`).
+    pub mode: u32,
+    /// Owner user id.
+    pub uid: u32,
+    /// Owner group id.
+    pub gid: u32,
+    /// Inode number.
+    pub inode: u64,
+    /// Last content change, nanoseconds since the Unix epoch.
+    pub modification_time: u64,
+    /// Last status change, nanoseconds since the Unix epoch.
+    pub change_time: u64,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl File {
@@ -46,7 +81,7 @@ impl File {
         File {
             path,
             name,
-            destination: None,
+            ..File::default()
         }
     }
 
@@ -74,6 +109,10 @@ pub struct Container {
     /// on the host.
     #[serde(default)]
     pub id: String,
+    /// Start of the container's first process, nanoseconds since the Unix
+    /// epoch; 0 outside containers or when not known.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub created_at: u64,
 }
 
 /// The context of the process that made a syscall.
@@ -109,7 +148,44 @@ pub struct Process {
     /// Start time of the process in nanoseconds since the Unix epoch, when known.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub start_time_ns: u64,
+    /// Controlling terminal as the kernel names it (`pts0`, `tty1`), empty
+    /// without one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tty_name: String,
+    /// Audit login user id (`/proc/PID/loginuid`); `None` when unset or not
+    /// known, which SECL reads as [`AUID_UNSET`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auid: Option<u32>,
+    /// The process's cgroup.
+    #[serde(default, skip_serializing_if = "Cgroup::is_empty")]
+    pub cgroup: Cgroup,
+    /// Effective capabilities (`CapEff`), one bit per capability number.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cap_effective: u64,
+    /// Permitted capabilities (`CapPrm`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cap_permitted: u64,
 }
+
+/// The cgroup a process belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cgroup {
+    /// The cgroup v2 path, or the path in the first v1 hierarchy.
+    #[serde(default)]
+    pub id: String,
+    /// Inode of the cgroup's directory, 0 when not known.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub inode: u64,
+}
+
+impl Cgroup {
+    fn is_empty(&self) -> bool {
+        self.id.is_empty() && self.inode == 0
+    }
+}
+
+/// The audit login uid of a process that never logged in.
+pub const AUID_UNSET: u32 = u32::MAX;
 
 fn is_zero(value: &u64) -> bool {
     *value == 0
@@ -305,6 +381,46 @@ pub enum EventBody {
 }
 
 impl EventBody {
+    /// The file the event acts on, for the event types that have one.
+    pub fn file(&self) -> Option<&File> {
+        match self {
+            EventBody::Exec { exec } => Some(&exec.file),
+            EventBody::Open { open } => Some(&open.file),
+            EventBody::Unlink { unlink } => Some(&unlink.file),
+            EventBody::Rename { rename: e }
+            | EventBody::Rmdir { rmdir: e }
+            | EventBody::Link { link: e }
+            | EventBody::Symlink { symlink: e }
+            | EventBody::Utimes { utimes: e }
+            | EventBody::Chdir { chdir: e } => Some(&e.file),
+            EventBody::Mkdir { mkdir: e } | EventBody::Chmod { chmod: e } => Some(&e.file),
+            EventBody::Chown { chown } => Some(&chown.file),
+            EventBody::LoadModule { load_module } => Some(&load_module.file),
+            EventBody::Umount { umount } => Some(&umount.file),
+            _ => None,
+        }
+    }
+
+    /// The file the event acts on, to fill in.
+    pub fn file_mut(&mut self) -> Option<&mut File> {
+        match self {
+            EventBody::Exec { exec } => Some(&mut exec.file),
+            EventBody::Open { open } => Some(&mut open.file),
+            EventBody::Unlink { unlink } => Some(&mut unlink.file),
+            EventBody::Rename { rename: e }
+            | EventBody::Rmdir { rmdir: e }
+            | EventBody::Link { link: e }
+            | EventBody::Symlink { symlink: e }
+            | EventBody::Utimes { utimes: e }
+            | EventBody::Chdir { chdir: e } => Some(&mut e.file),
+            EventBody::Mkdir { mkdir: e } | EventBody::Chmod { chmod: e } => Some(&mut e.file),
+            EventBody::Chown { chown } => Some(&mut chown.file),
+            EventBody::LoadModule { load_module } => Some(&mut load_module.file),
+            EventBody::Umount { umount } => Some(&mut umount.file),
+            _ => None,
+        }
+    }
+
     /// Returns the event type of this body.
     pub fn kind(&self) -> EventKind {
         match self {
@@ -417,6 +533,10 @@ pub struct FileEvent {
     pub file: File,
     /// Syscall return value.
     pub retval: i64,
+    /// The path argument as the caller wrote it, for chdir (`syscall.path`
+    /// in SECL); empty for the other events.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub syscall_path: String,
 }
 
 /// mkdir or chmod: a file and a mode.
@@ -562,6 +682,9 @@ pub struct SocketEvent {
 pub struct ProcessRef {
     /// Pid.
     pub pid: u32,
+    /// Effective user id, when it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub euid: Option<u32>,
     /// Executable, when known.
     #[serde(default)]
     pub file: File,

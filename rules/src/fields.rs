@@ -16,10 +16,12 @@ use protocol::{Event, EventKind, Process};
 
 mod common;
 mod events;
+mod file;
 mod secl;
 
 use common::{retval, SHARED_FIELDS};
 use events::EVENT_FIELDS;
+use file::{PROCESS_FILE_FIELDS, STAT_FIELDS};
 pub(crate) use secl::is_secl_field;
 
 /// The type of a field's value.
@@ -231,22 +233,18 @@ pub fn resolve(name: &str) -> Option<ResolvedField> {
     if let Some(found) = resolve_process(name) {
         return Some(found);
     }
-    if name == "container.id" {
-        let getter: ProcessGetter = |p| text(&p.container.id);
-        let accessor = Accessor::Process(ProcessScope::Current, getter);
+    if let Some((_, field_type, getter)) = CONTAINER_FIELDS.iter().find(|row| row.0 == name) {
         return Some(ResolvedField {
-            field_type: FieldType::Str,
+            field_type: *field_type,
             event: None,
-            accessor,
+            accessor: Accessor::Process(ProcessScope::Current, *getter),
         });
     }
-    if name == "event.origin" {
-        // sentrace is an eBPF-less source, like Datadog's ptrace mode.
-        let getter: EventGetter = |_| Some(Value::Str(Cow::Borrowed("ebpfless")));
+    if let Some((_, field_type, getter)) = GLOBAL_FIELDS.iter().find(|row| row.0 == name) {
         return Some(ResolvedField {
-            field_type: FieldType::Str,
+            field_type: *field_type,
             event: None,
-            accessor: Accessor::Event(getter),
+            accessor: Accessor::Event(*getter),
         });
     }
     let (prefix, rest) = name.split_once('.')?;
@@ -260,6 +258,7 @@ pub fn resolve(name: &str) -> Option<ResolvedField> {
     }
     if let Some((_, field_type, _, getter)) = SHARED_FIELDS
         .iter()
+        .chain(STAT_FIELDS)
         .find(|row| row.0 == rest && row.2.contains(&kind))
     {
         return Some(ResolvedField {
@@ -277,7 +276,7 @@ pub fn resolve(name: &str) -> Option<ResolvedField> {
         });
     }
     if matches!(kind, EventKind::Exec | EventKind::Exit) {
-        let (_, field_type, getter) = PROCESS_FIELDS.iter().find(|row| row.0 == rest)?;
+        let (_, field_type, getter) = process_field(rest)?;
         let accessor = Accessor::Process(ProcessScope::Current, *getter);
         return Some(ResolvedField {
             field_type: *field_type,
@@ -306,13 +305,49 @@ fn resolve_process(name: &str) -> Option<ResolvedField> {
     } else {
         (ProcessScope::Current, rest)
     };
-    let (_, field_type, getter) = PROCESS_FIELDS.iter().find(|row| row.0 == rest)?;
+    let (_, field_type, getter) = process_field(rest)?;
     Some(ResolvedField {
         field_type: *field_type,
         event: None,
         accessor: Accessor::Process(scope, *getter),
     })
 }
+
+/// Finds a process field by its name relative to `process.`.
+fn process_field(rest: &str) -> Option<&'static (&'static str, FieldType, ProcessGetter)> {
+    PROCESS_FIELDS
+        .iter()
+        .chain(PROCESS_FILE_FIELDS)
+        .find(|row| row.0 == rest)
+}
+
+/// Fields of the container and cgroup of the event's process.
+const CONTAINER_FIELDS: &[(&str, FieldType, ProcessGetter)] = &[
+    ("container.id", FieldType::Str, |p| text(&p.container.id)),
+    ("container.created_at", FieldType::Int, |p| {
+        file::container_created_at(p)
+    }),
+    ("cgroup.id", FieldType::Str, |p| text(&p.cgroup.id)),
+    ("cgroup.file.inode", FieldType::Int, |p| {
+        int(p.cgroup.inode as i64)
+    }),
+];
+
+/// Fields of the event itself.
+const GLOBAL_FIELDS: &[(&str, FieldType, EventGetter)] = &[
+    // sentrace is an eBPF-less source, like Datadog's ptrace mode.
+    ("event.origin", FieldType::Str, |_| {
+        Some(Value::Str(Cow::Borrowed("ebpfless")))
+    }),
+    // A process found by the /proc scanner is reported from a snapshot of
+    // /proc, every other event as the syscall happens.
+    ("event.source", FieldType::Str, |e| {
+        Some(text(match &e.body {
+            protocol::EventBody::Exec { exec } if exec.procfs => "snapshot",
+            _ => "runtime",
+        }))
+    }),
+];
 
 /// Returns the field after `ancestors[X].`.
 fn bound_suffix(rest: &str) -> Option<&str> {
@@ -343,7 +378,7 @@ pub fn field_table() -> Vec<FieldInfo> {
             events,
         });
     };
-    for (suffix, field_type, _) in PROCESS_FIELDS {
+    for (suffix, field_type, _) in PROCESS_FIELDS.iter().chain(PROCESS_FILE_FIELDS) {
         for prefix in ["process", "process.parent", "process.ancestors"] {
             push(format!("{prefix}.{suffix}"), *field_type, "*".into());
         }
@@ -356,12 +391,16 @@ pub fn field_table() -> Vec<FieldInfo> {
         FieldType::Int,
         "*".into(),
     );
-    push("event.origin".into(), FieldType::Str, "*".into());
-    push("container.id".into(), FieldType::Str, "*".into());
+    for (name, field_type, _) in CONTAINER_FIELDS {
+        push(name.to_string(), *field_type, "*".into());
+    }
+    for (name, field_type, _) in GLOBAL_FIELDS {
+        push(name.to_string(), *field_type, "*".into());
+    }
     for (name, field_type, kind, _) in EVENT_FIELDS {
         push(name.to_string(), *field_type, kind.to_string());
     }
-    for (suffix, field_type, kinds, _) in SHARED_FIELDS {
+    for (suffix, field_type, kinds, _) in SHARED_FIELDS.iter().chain(STAT_FIELDS) {
         for kind in kinds.iter() {
             push(format!("{kind}.{suffix}"), *field_type, kind.to_string());
         }

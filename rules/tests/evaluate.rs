@@ -477,7 +477,10 @@ fn container_variables_with_append() {
     );
     let mut variables = Variables::default();
     let mut in_container = |mut event: Event, id: &str| {
-        event.process.container = Container { id: id.into() };
+        event.process.container = Container {
+            id: id.into(),
+            ..Container::default()
+        };
         policy.evaluate(&event, &[], &mut variables).len()
     };
     assert_eq!(in_container(open("/app/drop", 0o101), "c1"), 0);

@@ -43,6 +43,7 @@ use std::ffi::OsString;
 use crate::sink::{EventSink, SyscallGate};
 
 mod decode;
+mod fileinfo;
 mod filter;
 mod memory;
 mod paths;
@@ -53,7 +54,7 @@ mod signals;
 mod spawn;
 mod stop;
 
-pub use procfs::snapshot_process;
+pub use procfs::{read_stat, snapshot_process, Stat};
 
 /// Installs the handlers for the signals the tracer forwards to the
 /// workload (SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH).

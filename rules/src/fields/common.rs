@@ -8,22 +8,7 @@ use protocol::{Address, Event, EventBody, EventKind, File};
 use super::{int, text, EventGetter, FieldType, Value};
 
 fn file_of(event: &Event) -> Option<&File> {
-    match &event.body {
-        EventBody::Exec { exec } => Some(&exec.file),
-        EventBody::Open { open } => Some(&open.file),
-        EventBody::Unlink { unlink } => Some(&unlink.file),
-        EventBody::Rename { rename: e }
-        | EventBody::Rmdir { rmdir: e }
-        | EventBody::Link { link: e }
-        | EventBody::Symlink { symlink: e }
-        | EventBody::Utimes { utimes: e }
-        | EventBody::Chdir { chdir: e } => Some(&e.file),
-        EventBody::Mkdir { mkdir: e } | EventBody::Chmod { chmod: e } => Some(&e.file),
-        EventBody::Chown { chown } => Some(&chown.file),
-        EventBody::LoadModule { load_module } => Some(&load_module.file),
-        EventBody::Umount { umount } => Some(&umount.file),
-        _ => None,
-    }
+    event.body.file()
 }
 
 fn destination_of(event: &Event) -> Option<&File> {
@@ -133,6 +118,9 @@ pub(super) const SHARED_FIELDS: &[(&str, FieldType, &[EventKind], EventGetter)] 
     }),
     ("file.name", FieldType::Str, FILE_EVENTS, |e| {
         file_of(e).map(|f| text(&f.name))
+    }),
+    ("file.filesystem", FieldType::Str, FILE_EVENTS, |e| {
+        file_of(e).map(|f| text(&f.filesystem))
     }),
     ("file.extension", FieldType::Str, FILE_EVENTS, |e| {
         file_of(e).map(|f| text(extension(&f.name)))

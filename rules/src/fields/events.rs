@@ -114,7 +114,10 @@ pub(super) const EVENT_FIELDS: &[(&str, FieldType, EventKind, EventGetter)] = &[
         FieldType::Int,
         EventKind::Chmod,
         |e| match &e.body {
-            EventBody::Chmod { chmod } => Some(int(chmod.mode)),
+            EventBody::Chmod { chmod } => Some(Value::Int(super::file::chmod_new_mode(
+                &chmod.file,
+                chmod.mode,
+            ))),
             _ => None,
         },
     ),
@@ -123,7 +126,11 @@ pub(super) const EVENT_FIELDS: &[(&str, FieldType, EventKind, EventGetter)] = &[
         FieldType::Int,
         EventKind::Chown,
         |e| match &e.body {
-            EventBody::Chown { chown } => Some(Value::Int(chown.uid)),
+            EventBody::Chown { chown } => Some(Value::Int(super::file::chown_new_id(
+                &chown.file,
+                chown.uid,
+                |stat| stat.uid,
+            ))),
             _ => None,
         },
     ),
@@ -132,7 +139,11 @@ pub(super) const EVENT_FIELDS: &[(&str, FieldType, EventKind, EventGetter)] = &[
         FieldType::Int,
         EventKind::Chown,
         |e| match &e.body {
-            EventBody::Chown { chown } => Some(Value::Int(chown.gid)),
+            EventBody::Chown { chown } => Some(Value::Int(super::file::chown_new_id(
+                &chown.file,
+                chown.gid,
+                |stat| stat.gid,
+            ))),
             _ => None,
         },
     ),
@@ -297,6 +308,27 @@ pub(super) const EVENT_FIELDS: &[(&str, FieldType, EventKind, EventGetter)] = &[
         EventKind::Ptrace,
         |e| match &e.body {
             EventBody::Ptrace { ptrace } => Some(int(ptrace.tracee.pid)),
+            _ => None,
+        },
+    ),
+    (
+        "ptrace.tracee.euid",
+        FieldType::Int,
+        EventKind::Ptrace,
+        |e| match &e.body {
+            // -1 when the tracee's credentials could not be read.
+            EventBody::Ptrace { ptrace } => {
+                Some(Value::Int(ptrace.tracee.euid.map_or(-1, i64::from)))
+            }
+            _ => None,
+        },
+    ),
+    (
+        "chdir.syscall.path",
+        FieldType::Path,
+        EventKind::Chdir,
+        |e| match &e.body {
+            EventBody::Chdir { chdir } => Some(text(&chdir.syscall_path)),
             _ => None,
         },
     ),

@@ -306,12 +306,11 @@ pub fn decode_entry(caller: Caller, name: &str, regs: &SyscallRegs) -> Option<De
             )
         }
         "ptrace" => (ptrace_body(&arg), AtExit::Retval),
-        "chdir" => (
-            EventBody::Chdir {
-                chdir: file_event(File::from_path(path(0, true))),
-            },
-            AtExit::Nothing,
-        ),
+        "chdir" => {
+            let mut chdir = file_event(File::from_path(path(0, true)));
+            chdir.syscall_path = string(0);
+            (EventBody::Chdir { chdir }, AtExit::Nothing)
+        }
         "fchdir" => (
             EventBody::Chdir {
                 chdir: file_event(fd_file(0)),
@@ -394,7 +393,10 @@ pub fn filter_environment(entries: Vec<String>) -> Vec<String> {
 }
 
 fn file_event(file: File) -> FileEvent {
-    FileEvent { file, retval: 0 }
+    FileEvent {
+        file,
+        ..FileEvent::default()
+    }
 }
 
 fn open_body(path: String, flags: u64, mode: u64) -> EventBody {
@@ -536,9 +538,19 @@ fn ptrace_body(arg: &[u64; 6]) -> EventBody {
     let file = std::fs::read_link(format!("/proc/{target}/exe"))
         .map(|path| File::from_path(path.to_string_lossy().into_owned()))
         .unwrap_or_default();
+    let euid = std::fs::read_to_string(format!("/proc/{target}/status"))
+        .ok()
+        .and_then(|status| {
+            let ids = status.lines().find_map(|line| line.strip_prefix("Uid:"))?;
+            ids.split_whitespace().nth(1)?.parse().ok()
+        });
     let ptrace = PtraceEvent {
         request: arg[0] as u32,
-        tracee: ProcessRef { pid: target, file },
+        tracee: ProcessRef {
+            pid: target,
+            euid,
+            file,
+        },
         address: arg[2],
         retval: 0,
     };

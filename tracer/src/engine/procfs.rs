@@ -1,15 +1,21 @@
 //! Process context and path resolution from `/proc`.
 
+use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Mutex, OnceLock};
 
-use protocol::{Container, File, Process};
+use protocol::{Cgroup, Container, File, Process};
+
+use super::fileinfo;
 
 /// `AT_FDCWD` as a 64-bit register value.
 const AT_FDCWD: i64 = libc::AT_FDCWD as i64;
 
 /// Reads the context of process `pid` from `/proc`: ids, credentials, comm,
-/// executable, argv, cwd and container id. Returns `None` when the process is
-/// gone or `/proc/PID/status` is unreadable.
+/// executable (with its `stat`), argv, cwd, terminal, login uid, cgroup and
+/// container. Returns `None` when the process is gone or
+/// `/proc/PID/status` is unreadable.
 pub fn snapshot_process(pid: u32) -> Option<Process> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| -> Vec<u32> {
@@ -27,6 +33,16 @@ pub fn snapshot_process(pid: u32) -> Option<Process> {
     let gids = field("Gid:");
     let tgid = field("Tgid:").first().copied().unwrap_or(pid);
     let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let stat = read_stat(pid);
+    let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let container = container_of(&cgroups);
+    let mut file = File::from_path(read_link(&format!("/proc/{pid}/exe")).unwrap_or_default());
+    fileinfo::describe(
+        &mut file,
+        &format!("/proc/{pid}/exe"),
+        true,
+        started_ns(&container),
+    );
     Some(Process {
         pid: tgid,
         tid: pid,
@@ -36,14 +52,145 @@ pub fn snapshot_process(pid: u32) -> Option<Process> {
         gid: gids.first().copied().unwrap_or(0),
         egid: gids.get(1).copied().unwrap_or(0),
         comm: comm.trim_end_matches('\n').to_string(),
-        file: File::from_path(read_link(&format!("/proc/{pid}/exe")).unwrap_or_default()),
+        file,
         argv: read_cmdline(pid),
         cwd: read_cwd(pid),
-        container: Container {
-            id: container_id(pid),
-        },
-        start_time_ns: 0,
+        container,
+        start_time_ns: stat
+            .as_ref()
+            .map_or(0, |stat| fileinfo::ticks_to_epoch_ns(stat.start_ticks)),
+        tty_name: stat
+            .as_ref()
+            .map_or_else(String::new, |stat| fileinfo::tty_name(stat.tty_nr)),
+        auid: read_auid(pid),
+        cgroup: cgroup_of(&cgroups),
+        cap_effective: capabilities(&status, "CapEff:"),
+        cap_permitted: capabilities(&status, "CapPrm:"),
     })
+}
+
+/// The fields of `/proc/PID/stat` the tracer uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    /// Command name.
+    pub comm: String,
+    /// Parent pid.
+    pub ppid: u32,
+    /// Controlling terminal device number, 0 for none.
+    pub tty_nr: u32,
+    /// Clock ticks after boot at which the process started.
+    pub start_ticks: u64,
+}
+
+/// Parses the text of `/proc/PID/stat`. The command name sits in parentheses
+/// and may itself contain spaces and parentheses, so the fields after it are
+/// found from the last `)`.
+pub fn parse_stat(stat: &str) -> Option<Stat> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_string();
+    // Fields after the name, numbered as in proc(5) from 3 (state).
+    let rest: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    Some(Stat {
+        comm,
+        ppid: rest.get(1)?.parse().ok()?,
+        tty_nr: rest.get(4)?.parse::<i64>().ok()? as u32,
+        start_ticks: rest.get(19)?.parse().ok()?,
+    })
+}
+
+/// Reads and parses `/proc/PID/stat`.
+pub fn read_stat(pid: u32) -> Option<Stat> {
+    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Reads the audit login uid; `None` when unset or without audit support.
+fn read_auid(pid: u32) -> Option<u32> {
+    let text = fs::read_to_string(format!("/proc/{pid}/loginuid")).ok()?;
+    text.trim()
+        .parse()
+        .ok()
+        .filter(|auid| *auid != protocol::AUID_UNSET)
+}
+
+/// The cgroup of a process: the cgroup v2 path (`0::/path`) when there is
+/// one, else the path of the first v1 hierarchy.
+fn cgroup_path(cgroups: &str) -> String {
+    let path = |line: &str| line.splitn(3, ':').nth(2).map(str::to_string);
+    cgroups
+        .lines()
+        .find(|line| line.starts_with("0::"))
+        .and_then(path)
+        .or_else(|| cgroups.lines().next().and_then(path))
+        .unwrap_or_default()
+}
+
+/// The cgroup of a process, with the inode of its directory below the
+/// tracer's cgroup v2 mount (0 when the path is a v1 one or no v2
+/// hierarchy is mounted).
+fn cgroup_of(cgroups: &str) -> Cgroup {
+    let id = cgroup_path(cgroups);
+    let on_v2 = cgroups.lines().any(|line| line.starts_with("0::"));
+    let inode = match fileinfo::cgroup2_mount() {
+        Some(mount) if on_v2 => fs::metadata(format!("{mount}{}", id.trim_end_matches('/')))
+            .map_or(0, |metadata| metadata.ino()),
+        _ => 0,
+    };
+    Cgroup { id, inode }
+}
+
+/// Reads a capability set (`CapEff:`, `CapPrm:`) from `/proc/PID/status`.
+fn capabilities(status: &str, key: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0)
+}
+
+/// The container of a process with these cgroups, with its start time.
+fn container_of(cgroups: &str) -> Container {
+    let id = container_id_from_cgroup(cgroups);
+    let created_at = if id.is_empty() {
+        0
+    } else {
+        container_started(&id)
+    };
+    Container { id, created_at }
+}
+
+/// When the files of a process's container, or of the tracer outside
+/// containers, started to change: the reference for the upper layer.
+pub fn started_ns(container: &Container) -> u64 {
+    if container.created_at > 0 {
+        return container.created_at;
+    }
+    static TRACER_STARTED: OnceLock<u64> = OnceLock::new();
+    *TRACER_STARTED.get_or_init(|| {
+        read_stat(std::process::id())
+            .map_or(0, |stat| fileinfo::ticks_to_epoch_ns(stat.start_ticks))
+    })
+}
+
+/// The start of a container: the earliest start among the visible
+/// processes in it, computed once per container id.
+fn container_started(id: &str) -> u64 {
+    static STARTED: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+    if let Some(known) = STARTED.lock().ok().and_then(|map| map.get(id).copied()) {
+        return known;
+    }
+    let earliest = fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| container_id(*pid) == id)
+        .filter_map(|pid| Some(read_stat(pid)?.start_ticks))
+        .min()
+        .map_or(0, fileinfo::ticks_to_epoch_ns);
+    if let Ok(mut map) = STARTED.lock() {
+        map.insert(id.to_string(), earliest);
+    }
+    earliest
 }
 
 /// Reads `/proc/PID/cmdline` as a list of arguments.
@@ -175,6 +322,31 @@ mod tests {
     }
 
     #[test]
+    fn stat_fields_after_a_tricky_name() {
+        let stat = "123 (a) b)) S 45 123 123 34816 -1 4194560 90 0 0 0 1 2 0 0 20 0 1 0 777 0";
+        let parsed = parse_stat(stat).expect("parsed");
+        assert_eq!(parsed.comm, "a) b)");
+        assert_eq!(parsed.ppid, 45);
+        assert_eq!(parsed.tty_nr, 34816);
+        assert_eq!(parsed.start_ticks, 777);
+        assert!(parse_stat("123 (x) S 45").is_none());
+    }
+
+    #[test]
+    fn cgroup_path_prefers_v2() {
+        assert_eq!(
+            cgroup_path("0::/system.slice/a.service\n"),
+            "/system.slice/a.service"
+        );
+        assert_eq!(
+            cgroup_path("12:pids:/docker/x\n0::/docker/y\n"),
+            "/docker/y"
+        );
+        assert_eq!(cgroup_path("12:pids:/docker/x\n"), "/docker/x");
+        assert_eq!(cgroup_path(""), "");
+    }
+
+    #[test]
     fn join_relative_paths() {
         assert_eq!(join("/tmp", "a/b"), "/tmp/a/b");
         assert_eq!(join("/", "etc"), "/etc");
@@ -188,5 +360,11 @@ mod tests {
         assert_eq!(me.pid, std::process::id());
         assert!(!me.file.path.is_empty());
         assert!(!me.argv.is_empty());
+        assert!(me.file.stat.is_some_and(|stat| stat.inode > 0));
+        assert!(me.start_time_ns > 0);
+        assert!(!me.cgroup.id.is_empty());
+        assert!(me.cgroup.inode > 0);
+        // The tests run as root, with every capability permitted.
+        assert_ne!(me.cap_permitted, 0);
     }
 }

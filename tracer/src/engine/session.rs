@@ -10,7 +10,7 @@ use std::sync::Arc;
 use nix::sys::ptrace::{self, Options};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use protocol::{Event, EventBody, ExitEvent, Process};
+use protocol::{ChownEvent, Event, EventBody, ExecEvent, ExitEvent, ModeEvent, Process};
 
 use super::decode::{decode_entry, open_follows, AtExit, Caller, Decoded};
 use super::filter::{self, DATA_I386, DATA_X32};
@@ -19,7 +19,7 @@ use super::regs::{self, Abi, SyscallRegs};
 use super::signals::{self, SignalState};
 use super::spawn::Launch;
 use super::stop::{wait_any, Stop};
-use super::{procfs, TraceConfig, TraceError, WorkloadExit};
+use super::{fileinfo, procfs, TraceConfig, TraceError, WorkloadExit};
 use crate::sink::{EventSink, SyscallGate};
 
 /// A syscall decoded at entry whose event waits for the exit stop.
@@ -353,6 +353,7 @@ impl<'a> Session<'a> {
             return;
         };
         let process = self.context(tid);
+        describe_before_change(&mut decoded.body, &process);
         if matches!(decoded.body, EventBody::Chdir { .. }) {
             let tgid = self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid);
             self.stale_cwd.insert(tgid);
@@ -431,6 +432,25 @@ impl<'a> Session<'a> {
         if started {
             self.emit(process, decoded.body);
         }
+    }
+}
+
+/// Reads the owner, mode and times of the file an exec, chmod or chown acts
+/// on, before the kernel changes them. The path is canonical, so its last
+/// component is a symbolic link only when the syscall acts on the link.
+fn describe_before_change(body: &mut EventBody, process: &Process) {
+    if let EventBody::Exec {
+        exec: ExecEvent { file, .. },
+    }
+    | EventBody::Chmod {
+        chmod: ModeEvent { file, .. },
+    }
+    | EventBody::Chown {
+        chown: ChownEvent { file, .. },
+    } = body
+    {
+        let path = file.path.clone();
+        fileinfo::describe(file, &path, false, procfs::started_ns(&process.container));
     }
 }
 

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use protocol::{Container, Event, EventBody, ExecEvent, File, Process};
+use protocol::{Event, EventBody, ExecEvent, Process};
+
+use crate::engine::read_stat;
 
 use super::buffer::Shared;
 
@@ -27,87 +29,7 @@ const MAX_ANCESTRY: usize = 64;
 /// Reads a process's context from `/proc`; `None` when it is gone or
 /// unreadable.
 pub fn read_process(pid: u32) -> Option<Process> {
-    let Stat { comm, ppid, .. } = read_stat(pid)?;
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let uids = status_ids(&status, "Uid:");
-    let gids = status_ids(&status, "Gid:");
-    let exe = fs::read_link(format!("/proc/{pid}/exe"))
-        .map(|path| path.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let argv = fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|bytes| split_nul(&bytes))
-        .unwrap_or_default();
-    let cwd = fs::read_link(format!("/proc/{pid}/cwd"))
-        .map(|path| path.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Some(Process {
-        pid,
-        tid: pid,
-        ppid,
-        uid: uids[0],
-        gid: gids[0],
-        euid: uids[1],
-        egid: gids[1],
-        comm,
-        file: File::from_path(exe),
-        argv,
-        cwd,
-        container: Container::default(),
-        start_time_ns: 0,
-    })
-}
-
-/// The fields of `/proc/PID/stat` the scanner uses.
-struct Stat {
-    comm: String,
-    ppid: u32,
-    /// Clock ticks after boot at which the process started.
-    start_ticks: u64,
-}
-
-/// Parses the text of `/proc/PID/stat`. The command name sits in parentheses
-/// and may itself contain spaces and parentheses, so the fields after it are
-/// found from the last `)`.
-fn parse_stat(stat: &str) -> Option<Stat> {
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let comm = stat.get(open + 1..close)?.to_string();
-    // Fields after the name, numbered as in proc(5) from 3 (state).
-    let rest: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
-    let ppid = rest.get(1)?.parse().ok()?;
-    let start_ticks = rest.get(19)?.parse().ok()?;
-    Some(Stat {
-        comm,
-        ppid,
-        start_ticks,
-    })
-}
-
-fn read_stat(pid: u32) -> Option<Stat> {
-    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
-}
-
-/// Returns the real and effective ids from a `Uid:` or `Gid:` status line.
-fn status_ids(status: &str, key: &str) -> [u32; 2] {
-    let line = status
-        .lines()
-        .find(|line| line.starts_with(key))
-        .unwrap_or_default();
-    let mut ids = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|id| id.parse().ok());
-    let real = ids.next().unwrap_or(0);
-    let effective = ids.next().unwrap_or(real);
-    [real, effective]
-}
-
-fn split_nul(bytes: &[u8]) -> Vec<String> {
-    bytes
-        .split(|byte| *byte == 0)
-        .filter(|part| !part.is_empty())
-        .map(|part| String::from_utf8_lossy(part).into_owned())
-        .collect()
+    crate::engine::snapshot_process(pid)
 }
 
 /// Lists the pids in `/proc`.
@@ -239,23 +161,6 @@ pub(crate) fn spawn(shared: Arc<Shared>, interval: Duration) -> std::io::Result<
 mod tests {
     use super::*;
     use std::process::Command;
-
-    #[test]
-    fn stat_with_parentheses_in_comm() {
-        let stat = "123 (a) b)) S 45 123 123 0 -1 4194560 90 0 0 0 1 2 0 0 20 0 1 0 777 0";
-        let parsed = parse_stat(stat).expect("parsed");
-        assert_eq!(parsed.comm, "a) b)");
-        assert_eq!(parsed.ppid, 45);
-        assert_eq!(parsed.start_ticks, 777);
-        assert!(parse_stat("123 (x) S 45").is_none());
-    }
-
-    #[test]
-    fn status_ids_read_real_and_effective() {
-        let status = "Name:\tx\nUid:\t1000\t0\t0\t0\nGid:\t5\t6\t6\t6\n";
-        assert_eq!(status_ids(status, "Uid:"), [1000, 0]);
-        assert_eq!(status_ids(status, "Gid:"), [5, 6]);
-    }
 
     #[test]
     fn own_process_reads_back() {

@@ -142,7 +142,8 @@ impl Session<'_> {
     }
 
     /// Sends one event to the sink.
-    pub(super) fn emit(&mut self, process: Process, body: EventBody) {
+    pub(super) fn emit(&mut self, process: Process, mut body: EventBody) {
+        super::super::fileinfo::fill_filesystems(&mut body);
         let event = Event {
             timestamp: protocol::time::now_rfc3339(),
             process,
