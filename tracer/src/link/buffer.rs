@@ -33,6 +33,10 @@ pub(crate) struct State {
     pub closing: bool,
     /// Set when the sink is gone: the sender thread ends.
     pub stopped: bool,
+    /// True while the sender thread waits for new events. [`Shared::push`]
+    /// notifies only then, so that a burst of events costs one wakeup of
+    /// the sender instead of one futex call per event.
+    pub sender_waiting: bool,
 }
 
 /// The buffer and the condition variable that signals changes to it.
@@ -59,6 +63,7 @@ impl Shared {
             connected: false,
             closing: false,
             stopped: false,
+            sender_waiting: false,
         };
         Shared {
             state: Mutex::new(state),
@@ -74,7 +79,8 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Appends an event, dropping the oldest one when the buffer is full.
+    /// Appends an event, dropping the oldest one when the buffer is full,
+    /// and wakes the sender thread if it waits for events.
     pub fn push(&self, event: Event) {
         let mut state = self.lock();
         state.traced_pids.insert(event.process.pid);
@@ -85,8 +91,11 @@ impl Shared {
             state.traced_pids.remove(&event.process.pid);
         }
         state.append(event);
+        let wake = std::mem::take(&mut state.sender_waiting);
         drop(state);
-        self.changed.notify_all();
+        if wake {
+            self.changed.notify_all();
+        }
     }
 }
 
@@ -141,6 +150,15 @@ impl State {
             self.pop_front();
         }
         self.acked = self.acked.max(seq);
+    }
+
+    /// Returns the number of events after `sent`.
+    pub fn unsent(&self) -> usize {
+        let Some(first) = self.pending.front().map(|item| item.seq) else {
+            return 0;
+        };
+        let start = (self.sent + 1).saturating_sub(first) as usize;
+        self.pending.len().saturating_sub(start)
     }
 
     /// Returns up to `max` events after `sent`, cloned for writing.
@@ -266,6 +284,18 @@ mod tests {
         state.sent = 2;
         let seqs: Vec<u64> = state.next_batch(10).iter().map(|item| item.seq).collect();
         assert_eq!(seqs, vec![3, 4]);
+        assert_eq!(state.unsent(), 2);
+    }
+
+    #[test]
+    fn push_clears_sender_waiting() {
+        let shared = Shared::new(8);
+        shared.push(open_event(1, "/a"));
+        assert!(!shared.lock().sender_waiting);
+        shared.lock().sender_waiting = true;
+        shared.push(open_event(1, "/b"));
+        assert!(!shared.lock().sender_waiting);
+        assert_eq!(shared.lock().unsent(), 2);
     }
 
     #[test]

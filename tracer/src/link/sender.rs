@@ -20,6 +20,9 @@ use crate::sink::EventSink;
 
 /// Maximum events per `events` frame.
 const MAX_BATCH: usize = 512;
+/// Maximum time an event waits for others to share its frame. It adds at
+/// most this much to the time from a syscall to its alert.
+const LINGER: Duration = Duration::from_millis(2);
 /// First reconnect delay; it doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 /// Maximum reconnect delay.
@@ -322,8 +325,13 @@ fn write_loop(stream: &mut TcpStream, shared: &Shared, broken: &AtomicBool) -> a
     }
 }
 
+/// Takes the next batch under the lock. A batch smaller than [`MAX_BATCH`]
+/// waits up to [`LINGER`] for more events, so that a busy workload costs one
+/// frame (and one wakeup of this thread and of the probe) per batch, not per
+/// event. Action results and the end of the session skip the wait.
 fn next_work(shared: &Shared, broken: &AtomicBool) -> Next {
     let mut state = shared.lock();
+    let mut linger_until: Option<Instant> = None;
     loop {
         if broken.load(Ordering::Relaxed) {
             return Next::Broken;
@@ -332,23 +340,35 @@ fn next_work(shared: &Shared, broken: &AtomicBool) -> Next {
             return Next::Stopped;
         }
         state.report_lost("buffer full");
-        let messages: Vec<TracerMessage> = state.outbox.drain(..).collect();
-        let events = state.next_batch(MAX_BATCH);
-        if !messages.is_empty() || !events.is_empty() {
+        let unsent = state.unsent();
+        let now = Instant::now();
+        let linger_over = linger_until.is_some_and(|until| now >= until);
+        let batch_ready = unsent >= MAX_BATCH || (unsent > 0 && (state.closing || linger_over));
+        if !state.outbox.is_empty() || batch_ready {
+            let messages: Vec<TracerMessage> = state.outbox.drain(..).collect();
+            let events = state.next_batch(MAX_BATCH);
             return Next::Write(messages, events);
         }
         if state.closing && state.pending.is_empty() {
             return Next::Goodbye;
         }
-        // The reader sets `broken` and notifies, so a bounded wait is only a
-        // safety net.
-        state = match shared
-            .changed
-            .wait_timeout(state, Duration::from_millis(500))
-        {
+        // While lingering, `sender_waiting` stays false, so new events do
+        // not wake this thread; acknowledgements, actions and the end of
+        // the session still do.
+        let timeout = if unsent > 0 {
+            let until = *linger_until.get_or_insert(now + LINGER);
+            until.saturating_duration_since(now)
+        } else {
+            state.sender_waiting = true;
+            // The reader sets `broken` and notifies, so a bounded wait is
+            // only a safety net.
+            Duration::from_millis(500)
+        };
+        state = match shared.changed.wait_timeout(state, timeout) {
             Ok((guard, _)) => guard,
             Err(poisoned) => poisoned.into_inner().0,
         };
+        state.sender_waiting = false;
     }
 }
 
