@@ -46,6 +46,7 @@ mod decode;
 mod filter;
 mod memory;
 mod paths;
+mod pidmap;
 mod procfs;
 mod regs;
 mod session;
