@@ -2,15 +2,16 @@
 //! and the sender thread (consumer).
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use protocol::{Event, EventBody, LostEvent, Process, Sequenced, TracerMessage};
 
 /// State behind the mutex.
 #[derive(Debug)]
 pub(crate) struct State {
-    /// Unacknowledged events in sequence order.
-    pub pending: VecDeque<Sequenced>,
+    /// Unacknowledged events in sequence order, shared with the batch
+    /// being written so that a batch costs no copy of its events.
+    pub pending: VecDeque<Arc<Sequenced>>,
     /// Sequence number for the next event (the first is 1).
     pub next_seq: u64,
     /// Highest sequence number written on the current connection.
@@ -107,7 +108,7 @@ impl State {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.pending.push_back(Sequenced { seq, event });
+        self.pending.push_back(Arc::new(Sequenced { seq, event }));
     }
 
     fn drop_oldest(&mut self) {
@@ -132,11 +133,11 @@ impl State {
         self.dropped = 0;
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.pending.push_back(Sequenced { seq, event });
+        self.pending.push_back(Arc::new(Sequenced { seq, event }));
         self.lost_pending += 1;
     }
 
-    fn pop_front(&mut self) -> Option<Sequenced> {
+    fn pop_front(&mut self) -> Option<Arc<Sequenced>> {
         let item = self.pending.pop_front()?;
         if is_lost(&item.event) {
             self.lost_pending -= 1;
@@ -161,8 +162,8 @@ impl State {
         self.pending.len().saturating_sub(start)
     }
 
-    /// Returns up to `max` events after `sent`, cloned for writing.
-    pub fn next_batch(&self, max: usize) -> Vec<Sequenced> {
+    /// Returns up to `max` events after `sent`, shared for writing.
+    pub fn next_batch(&self, max: usize) -> Vec<Arc<Sequenced>> {
         // Sequence numbers in `pending` are contiguous: events are appended
         // with the next number and removed only from the front.
         let Some(first) = self.pending.front().map(|item| item.seq) else {
