@@ -328,9 +328,9 @@ fn write_loop(stream: &mut TcpStream, shared: &Shared, broken: &AtomicBool) -> a
 }
 
 /// Takes the next batch under the lock. A batch smaller than [`MAX_BATCH`]
-/// waits up to [`LINGER`] for more events, so that a busy workload costs one
-/// frame (and one wakeup of this thread and of the probe) per batch, not per
-/// event. Action results and the end of the session skip the wait.
+/// waits up to [`LINGER`] for more events. A busy workload then costs one
+/// frame, one wakeup of this thread and one of the probe per batch instead
+/// of per event. Action results and the end of the session skip the wait.
 fn next_work(shared: &Shared, broken: &AtomicBool) -> Next {
     let mut state = shared.lock();
     let mut linger_until: Option<Instant> = None;
@@ -355,7 +355,7 @@ fn next_work(shared: &Shared, broken: &AtomicBool) -> Next {
             return Next::Goodbye;
         }
         // While lingering, `sender_waiting` stays false, so new events do
-        // not wake this thread; acknowledgements, actions and the end of
+        // not wake this thread. Acknowledgements, actions and the end of
         // the session still do.
         let timeout = if unsent > 0 {
             let until = *linger_until.get_or_insert(now + LINGER);
