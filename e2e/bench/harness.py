@@ -313,8 +313,11 @@ def fetch_lua_source(cache):
     sources.write_text(
         "Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm\n"
         "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+    # apt downloads and checks signatures as user _apt, which fails where
+    # that user cannot write the temporary directory (a /tmp without the
+    # sticky world-writable mode, as on the CI machine), so it stays root.
     options = ["-o", f"Dir::Etc::SourceList={sources}", "-o", "Dir::Etc::SourceParts=/dev/null",
-               "-o", f"Dir::State::Lists={lists}"]
+               "-o", f"Dir::State::Lists={lists}", "-o", "APT::Sandbox::User=root"]
     subprocess.run(["apt-get", *options, "update", "-qq"], check=True)
     subprocess.run(["apt-get", *options, "source", "--download-only", "-qq", "lua5.4"],
                    cwd=cache, check=True)

@@ -9,12 +9,33 @@ pub fn format_rfc3339(time: SystemTime) -> String {
     let micros = since_epoch.subsec_micros();
     let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
     let second_of_day = seconds % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60
-    )
+    if !(0..=9999).contains(&year) {
+        return format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+            second_of_day / 3600,
+            second_of_day / 60 % 60,
+            second_of_day % 60
+        );
+    }
+    // The tracer stamps every event, so the common case fills fixed
+    // positions instead of going through the formatting machinery.
+    let mut text = *b"0000-00-00T00:00:00.000000Z";
+    write_digits(&mut text[0..4], year as u64);
+    write_digits(&mut text[5..7], u64::from(month));
+    write_digits(&mut text[8..10], u64::from(day));
+    write_digits(&mut text[11..13], second_of_day / 3600);
+    write_digits(&mut text[14..16], second_of_day / 60 % 60);
+    write_digits(&mut text[17..19], second_of_day % 60);
+    write_digits(&mut text[20..26], u64::from(micros));
+    std::str::from_utf8(&text).unwrap_or_default().to_string()
+}
+
+/// Writes the low `digits.len()` decimal digits of `value`, zero-padded.
+fn write_digits(digits: &mut [u8], mut value: u64) {
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
 }
 
 /// Returns the current time in RFC 3339 form.
@@ -57,5 +78,19 @@ mod tests {
         // 2024-02-29T12:34:56.789012Z
         let time = UNIX_EPOCH + Duration::from_micros(1_709_210_096_789_012);
         assert_eq!(format_rfc3339(time), "2024-02-29T12:34:56.789012Z");
+    }
+
+    #[test]
+    fn year_past_9999_keeps_every_digit() {
+        // 10000-01-01T00:00:00.000001Z
+        let time = UNIX_EPOCH + Duration::from_micros(253_402_300_800_000_001);
+        assert_eq!(format_rfc3339(time), "10000-01-01T00:00:00.000001Z");
+    }
+
+    #[test]
+    fn last_microsecond_of_a_day_formats() {
+        // 2026-12-31T23:59:59.999999Z
+        let time = UNIX_EPOCH + Duration::from_micros(1_798_761_599_999_999);
+        assert_eq!(format_rfc3339(time), "2026-12-31T23:59:59.999999Z");
     }
 }

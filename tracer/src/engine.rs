@@ -47,6 +47,7 @@ mod fileinfo;
 mod filter;
 mod memory;
 mod paths;
+mod pidmap;
 mod procfs;
 mod regs;
 mod session;

@@ -8,6 +8,8 @@
 //! reconnects with exponential backoff, and after a reconnect resends every
 //! event past the `last_seq` in the probe's welcome. When the buffer is full
 //! the oldest events are dropped and a `lost` event with their count follows.
+//! A frame waits up to 2 ms for more events, so that a busy workload wakes
+//! the sender thread and the probe once per batch instead of once per event.
 //!
 //! The same thread carries out the probe's `kill` actions with kill(2), and
 //! only on processes that appeared in this session's events. A `/proc`

@@ -37,21 +37,33 @@ use std::os::unix::fs::OpenOptionsExt;
 /// `/proc/thread-self`, `/dev/fd`, `/dev/stdin`...) to `/proc/TGID/...`,
 /// so that the tracer resolves them for the tracee and not for itself.
 pub fn unalias(tgid: u32, tid: u32, path: &str) -> String {
-    let aliases: [(&str, String); 6] = [
-        ("/proc/self", format!("/proc/{tgid}")),
-        ("/proc/thread-self", format!("/proc/{tgid}/task/{tid}")),
-        ("/dev/fd", format!("/proc/{tgid}/fd")),
-        ("/dev/stdin", format!("/proc/{tgid}/fd/0")),
-        ("/dev/stdout", format!("/proc/{tgid}/fd/1")),
-        ("/dev/stderr", format!("/proc/{tgid}/fd/2")),
+    const ALIASES: [&str; 6] = [
+        "/proc/self",
+        "/proc/thread-self",
+        "/dev/fd",
+        "/dev/stdin",
+        "/dev/stdout",
+        "/dev/stderr",
     ];
     let trimmed = collapse_slashes(path);
-    for (alias, replacement) in aliases {
-        if let Some(rest) = trimmed.strip_prefix(alias) {
-            if rest.is_empty() || rest.starts_with('/') {
-                return format!("{replacement}{rest}");
-            }
+    for alias in ALIASES {
+        let Some(rest) = trimmed.strip_prefix(alias) else {
+            continue;
+        };
+        if !rest.is_empty() && !rest.starts_with('/') {
+            continue;
         }
+        // Formatted only on a match: the dynamic loader alone tries dozens
+        // of paths that fail with ENOENT, and each of them comes here.
+        let replacement = match alias {
+            "/proc/self" => format!("/proc/{tgid}"),
+            "/proc/thread-self" => format!("/proc/{tgid}/task/{tid}"),
+            "/dev/fd" => format!("/proc/{tgid}/fd"),
+            "/dev/stdin" => format!("/proc/{tgid}/fd/0"),
+            "/dev/stdout" => format!("/proc/{tgid}/fd/1"),
+            _ => format!("/proc/{tgid}/fd/2"),
+        };
+        return format!("{replacement}{rest}");
     }
     trimmed
 }
@@ -156,6 +168,9 @@ mod tests {
         assert_eq!(unalias(7, 8, "/dev/fd/4"), "/proc/7/fd/4");
         assert_eq!(unalias(7, 8, "/dev/stdin"), "/proc/7/fd/0");
         assert_eq!(unalias(7, 8, "/proc/selfish"), "/proc/selfish");
+        assert_eq!(unalias(7, 8, "/dev/stdout"), "/proc/7/fd/1");
+        assert_eq!(unalias(7, 8, "/dev/stderr/x"), "/proc/7/fd/2/x");
+        assert_eq!(unalias(7, 8, "/usr//lib/x"), "/usr/lib/x");
     }
 
     #[test]

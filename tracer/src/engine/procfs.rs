@@ -36,7 +36,7 @@ pub fn snapshot_process(pid: u32) -> Option<Process> {
     let stat = read_stat(pid);
     let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     let container = container_of(&cgroups);
-    let mut file = File::from_path(read_link(&format!("/proc/{pid}/exe")).unwrap_or_default());
+    let mut file = File::from_path(read_link(format!("/proc/{pid}/exe").as_str()).unwrap_or_default());
     fileinfo::describe(
         &mut file,
         &format!("/proc/{pid}/exe"),
@@ -212,11 +212,11 @@ fn read_cmdline(pid: u32) -> Vec<String> {
 
 /// Reads the working directory of thread `tid`.
 pub fn read_cwd(tid: u32) -> String {
-    read_link(&format!("/proc/{tid}/cwd")).unwrap_or_default()
+    read_link(format!("/proc/{tid}/cwd").as_str()).unwrap_or_default()
 }
 
-fn read_link(path: &str) -> Option<String> {
-    fs::read_link(path)
+fn read_link<P: ?Sized + nix::NixPath>(path: &P) -> Option<String> {
+    nix::fcntl::readlink(path)
         .ok()
         .map(|target| target.to_string_lossy().into_owned())
 }
@@ -224,7 +224,65 @@ fn read_link(path: &str) -> Option<String> {
 /// Returns the path that file descriptor `fd` of `tid` refers to, as the
 /// kernel names it (`/etc/passwd`, `socket:[123]`, `/memfd:name (deleted)`).
 pub fn fd_path(tid: u32, fd: i64) -> Option<String> {
-    read_link(&format!("/proc/{tid}/fd/{fd}"))
+    // Built by hand on the stack, because every traced open comes here.
+    let mut link = [0u8; 48];
+    let mut length = 0;
+    for part in [
+        &b"/proc/"[..],
+        &decimal(u64::from(tid)),
+        b"/fd/",
+        &decimal(fd as u64),
+    ] {
+        let part = part.split(|&byte| byte == 0).next().unwrap_or_default();
+        link.get_mut(length..length + part.len())?
+            .copy_from_slice(part);
+        length += part.len();
+    }
+    // The rest of `link` is zero, so the path is NUL-terminated.
+    if fd < 0 || length >= link.len() {
+        return None;
+    }
+    LINK_TARGET.with_borrow_mut(|target| {
+        // SAFETY: `link` is NUL-terminated and `target` is writable for
+        // `target.len()` bytes, the most readlink writes.
+        let count = unsafe {
+            libc::readlink(
+                link.as_ptr().cast(),
+                target.as_mut_ptr().cast(),
+                target.len(),
+            )
+        };
+        match usize::try_from(count) {
+            Ok(count) if count < target.len() => {
+                Some(String::from_utf8_lossy(&target[..count]).into_owned())
+            }
+            _ => None,
+        }
+    })
+}
+
+thread_local! {
+    /// The buffer [`fd_path`] reads link targets into, one `PATH_MAX` per thread.
+    static LINK_TARGET: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; libc::PATH_MAX as usize].into_boxed_slice());
+}
+
+/// Writes `value` in decimal, NUL-padded on the right to 20 bytes.
+fn decimal(mut value: u64) -> [u8; 20] {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    digits.copy_within(start.., 0);
+    let end = digits.len() - start;
+    digits[end..].fill(0);
+    digits
 }
 
 /// Resolves `path` as the kernel would for a `*at` syscall of `tid` with
@@ -352,6 +410,26 @@ mod tests {
         assert_eq!(join("/", "etc"), "/etc");
         assert_eq!(join("/tmp", "./x"), "/tmp/x");
         assert_eq!(join("/tmp", "."), "/tmp");
+    }
+
+    #[test]
+    fn fd_path_names_an_open_file() {
+        let file = fs::File::open("/proc/self/status").unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+        let path = fd_path(std::process::id(), i64::from(fd));
+        assert_eq!(
+            path.as_deref(),
+            Some(format!("/proc/{}/status", std::process::id()).as_str())
+        );
+        assert_eq!(fd_path(std::process::id(), 1_000_000), None);
+        assert_eq!(fd_path(std::process::id(), -1), None);
+    }
+
+    #[test]
+    fn decimal_digits() {
+        assert_eq!(&decimal(0)[..2], b"0\0");
+        assert_eq!(&decimal(4_194_304)[..8], b"4194304\0");
+        assert_eq!(&decimal(u64::MAX)[..], b"18446744073709551615");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The ptrace stop loop: one session traces one workload, wrapped or
 //! attached, until every tracee has exited or the tracer detaches.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::str::FromStr;
 use std::sync::atomic::Ordering;
@@ -15,6 +15,7 @@ use protocol::{ChownEvent, Event, EventBody, ExecEvent, ExitEvent, ModeEvent, Pr
 use super::decode::{decode_entry, open_follows, AtExit, Caller, Decoded};
 use super::filter::{self, DATA_I386, DATA_X32};
 use super::paths;
+use super::pidmap::{PidMap, PidSet};
 use super::regs::{self, Abi, SyscallRegs};
 use super::signals::{self, SignalState};
 use super::spawn::Launch;
@@ -58,14 +59,14 @@ pub struct Session<'a> {
     gate: Option<&'a dyn SyscallGate>,
     traced: BTreeSet<i64>,
     use_seccomp: bool,
-    tracees: HashMap<u32, Tracee>,
+    tracees: PidMap<Tracee>,
     /// Cached process context per thread group id.
-    processes: HashMap<u32, Process>,
+    processes: PidMap<Process>,
     /// True when chdir and fchdir are traced, so a cached cwd stays valid
     /// until the next chdir of its process.
     cwd_tracked: bool,
     /// Thread groups that called chdir since their cwd was last read.
-    stale_cwd: HashSet<u32>,
+    stale_cwd: PidSet,
     root: u32,
     root_exit: Option<WorkloadExit>,
     signals: Arc<SignalState>,
@@ -147,10 +148,10 @@ impl<'a> Session<'a> {
             gate,
             traced,
             use_seccomp,
-            tracees: HashMap::new(),
-            processes: HashMap::new(),
+            tracees: PidMap::default(),
+            processes: PidMap::default(),
             cwd_tracked,
-            stale_cwd: HashSet::new(),
+            stale_cwd: PidSet::default(),
             root,
             root_exit: None,
             signals,

@@ -2,15 +2,16 @@
 //! and the sender thread (consumer).
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use protocol::{Event, EventBody, LostEvent, Process, Sequenced, TracerMessage};
 
 /// State behind the mutex.
 #[derive(Debug)]
 pub(crate) struct State {
-    /// Unacknowledged events in sequence order.
-    pub pending: VecDeque<Sequenced>,
+    /// Unacknowledged events in sequence order, shared with the batch
+    /// being written so that a batch costs no copy of its events.
+    pub pending: VecDeque<Arc<Sequenced>>,
     /// Sequence number for the next event (the first is 1).
     pub next_seq: u64,
     /// Highest sequence number written on the current connection.
@@ -33,6 +34,10 @@ pub(crate) struct State {
     pub closing: bool,
     /// Set when the sink is gone: the sender thread ends.
     pub stopped: bool,
+    /// True while the sender thread waits for new events. [`Shared::push`]
+    /// notifies only then, so that a burst of events costs one wakeup of
+    /// the sender instead of one futex call per event.
+    pub sender_waiting: bool,
 }
 
 /// The buffer and the condition variable that signals changes to it.
@@ -59,6 +64,7 @@ impl Shared {
             connected: false,
             closing: false,
             stopped: false,
+            sender_waiting: false,
         };
         Shared {
             state: Mutex::new(state),
@@ -74,7 +80,8 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Appends an event, dropping the oldest one when the buffer is full.
+    /// Appends an event, dropping the oldest one when the buffer is full,
+    /// and wakes the sender thread if it waits for events.
     pub fn push(&self, event: Event) {
         let mut state = self.lock();
         state.traced_pids.insert(event.process.pid);
@@ -85,8 +92,11 @@ impl Shared {
             state.traced_pids.remove(&event.process.pid);
         }
         state.append(event);
+        let wake = std::mem::take(&mut state.sender_waiting);
         drop(state);
-        self.changed.notify_all();
+        if wake {
+            self.changed.notify_all();
+        }
     }
 }
 
@@ -98,7 +108,7 @@ impl State {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.pending.push_back(Sequenced { seq, event });
+        self.pending.push_back(Arc::new(Sequenced { seq, event }));
     }
 
     fn drop_oldest(&mut self) {
@@ -123,11 +133,11 @@ impl State {
         self.dropped = 0;
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.pending.push_back(Sequenced { seq, event });
+        self.pending.push_back(Arc::new(Sequenced { seq, event }));
         self.lost_pending += 1;
     }
 
-    fn pop_front(&mut self) -> Option<Sequenced> {
+    fn pop_front(&mut self) -> Option<Arc<Sequenced>> {
         let item = self.pending.pop_front()?;
         if is_lost(&item.event) {
             self.lost_pending -= 1;
@@ -143,8 +153,17 @@ impl State {
         self.acked = self.acked.max(seq);
     }
 
-    /// Returns up to `max` events after `sent`, cloned for writing.
-    pub fn next_batch(&self, max: usize) -> Vec<Sequenced> {
+    /// Returns the number of events after `sent`.
+    pub fn unsent(&self) -> usize {
+        let Some(first) = self.pending.front().map(|item| item.seq) else {
+            return 0;
+        };
+        let start = (self.sent + 1).saturating_sub(first) as usize;
+        self.pending.len().saturating_sub(start)
+    }
+
+    /// Returns up to `max` events after `sent`, shared for writing.
+    pub fn next_batch(&self, max: usize) -> Vec<Arc<Sequenced>> {
         // Sequence numbers in `pending` are contiguous: events are appended
         // with the next number and removed only from the front.
         let Some(first) = self.pending.front().map(|item| item.seq) else {
@@ -266,6 +285,18 @@ mod tests {
         state.sent = 2;
         let seqs: Vec<u64> = state.next_batch(10).iter().map(|item| item.seq).collect();
         assert_eq!(seqs, vec![3, 4]);
+        assert_eq!(state.unsent(), 2);
+    }
+
+    #[test]
+    fn push_clears_sender_waiting() {
+        let shared = Shared::new(8);
+        shared.push(open_event(1, "/a"));
+        assert!(!shared.lock().sender_waiting);
+        shared.lock().sender_waiting = true;
+        shared.push(open_event(1, "/b"));
+        assert!(!shared.lock().sender_waiting);
+        assert_eq!(shared.lock().unsent(), 2);
     }
 
     #[test]

@@ -13,6 +13,8 @@ use anyhow::{anyhow, bail, Context};
 use protocol::{
     encode_frame, read_frame, DenyRule, FrameError, ProbeMessage, Sequenced, TracerMessage,
 };
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 
 use super::buffer::Shared;
 use super::{actions, gate, limits, procscan, LinkOptions, Welcomed};
@@ -20,6 +22,9 @@ use crate::sink::EventSink;
 
 /// Maximum events per `events` frame.
 const MAX_BATCH: usize = 512;
+/// Maximum time an event waits for others to share its frame. It adds at
+/// most this much to the time from a syscall to its alert.
+const LINGER: Duration = Duration::from_millis(2);
 /// First reconnect delay; it doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 /// Maximum reconnect delay.
@@ -289,7 +294,7 @@ fn resume_after(shared: &Shared, last_seq: u64) {
 
 /// Work for the writer, taken under the lock.
 enum Next {
-    Write(Vec<TracerMessage>, Vec<Sequenced>),
+    Write(Vec<TracerMessage>, Vec<Arc<Sequenced>>),
     Goodbye,
     Broken,
     Stopped,
@@ -304,7 +309,7 @@ fn write_loop(stream: &mut TcpStream, shared: &Shared, broken: &AtomicBool) -> a
                     write_message(stream, message)?;
                 }
                 if let Some(last) = events.last().map(|item| item.seq) {
-                    write_events(stream, events)?;
+                    write_events(stream, &events)?;
                     let mut state = shared.lock();
                     state.sent = state.sent.max(last);
                 }
@@ -322,8 +327,13 @@ fn write_loop(stream: &mut TcpStream, shared: &Shared, broken: &AtomicBool) -> a
     }
 }
 
+/// Takes the next batch under the lock. A batch smaller than [`MAX_BATCH`]
+/// waits up to [`LINGER`] for more events. A busy workload then costs one
+/// frame, one wakeup of this thread and one of the probe per batch instead
+/// of per event. Action results and the end of the session skip the wait.
 fn next_work(shared: &Shared, broken: &AtomicBool) -> Next {
     let mut state = shared.lock();
+    let mut linger_until: Option<Instant> = None;
     loop {
         if broken.load(Ordering::Relaxed) {
             return Next::Broken;
@@ -332,38 +342,45 @@ fn next_work(shared: &Shared, broken: &AtomicBool) -> Next {
             return Next::Stopped;
         }
         state.report_lost("buffer full");
-        let messages: Vec<TracerMessage> = state.outbox.drain(..).collect();
-        let events = state.next_batch(MAX_BATCH);
-        if !messages.is_empty() || !events.is_empty() {
+        let unsent = state.unsent();
+        let now = Instant::now();
+        let linger_over = linger_until.is_some_and(|until| now >= until);
+        let batch_ready = unsent >= MAX_BATCH || (unsent > 0 && (state.closing || linger_over));
+        if !state.outbox.is_empty() || batch_ready {
+            let messages: Vec<TracerMessage> = state.outbox.drain(..).collect();
+            let events = state.next_batch(MAX_BATCH);
             return Next::Write(messages, events);
         }
         if state.closing && state.pending.is_empty() {
             return Next::Goodbye;
         }
-        // The reader sets `broken` and notifies, so a bounded wait is only a
-        // safety net.
-        state = match shared
-            .changed
-            .wait_timeout(state, Duration::from_millis(500))
-        {
+        // While lingering, `sender_waiting` stays false, so new events do
+        // not wake this thread. Acknowledgements, actions and the end of
+        // the session still do.
+        let timeout = if unsent > 0 {
+            let until = *linger_until.get_or_insert(now + LINGER);
+            until.saturating_duration_since(now)
+        } else {
+            state.sender_waiting = true;
+            // The reader sets `broken` and notifies, so a bounded wait is
+            // only a safety net.
+            Duration::from_millis(500)
+        };
+        state = match shared.changed.wait_timeout(state, timeout) {
             Ok((guard, _)) => guard,
             Err(poisoned) => poisoned.into_inner().0,
         };
+        state.sender_waiting = false;
     }
 }
 
 /// Writes events as frames, splitting a batch whose frame exceeds the limit.
-fn write_events(stream: &mut TcpStream, events: Vec<Sequenced>) -> anyhow::Result<()> {
-    let count = events.len();
-    let message = TracerMessage::Events { events };
-    match encode_frame(&message) {
+fn write_events(stream: &mut TcpStream, events: &[Arc<Sequenced>]) -> anyhow::Result<()> {
+    match encode_frame(&EventsMessage(events)) {
         Ok(frame) => Ok(stream.write_all(&frame)?),
-        Err(FrameError::TooLarge { .. }) if count > 1 => {
-            let TracerMessage::Events { mut events } = message else {
-                return Ok(());
-            };
-            let second = events.split_off(count / 2);
-            write_events(stream, events)?;
+        Err(FrameError::TooLarge { .. }) if events.len() > 1 => {
+            let (first, second) = events.split_at(events.len() / 2);
+            write_events(stream, first)?;
             write_events(stream, second)
         }
         Err(error) => {
@@ -372,6 +389,20 @@ fn write_events(stream: &mut TcpStream, events: Vec<Sequenced>) -> anyhow::Resul
             tracing::warn!("event not sent: {error}");
             Ok(())
         }
+    }
+}
+
+/// A [`TracerMessage::Events`] over events shared with the resend buffer.
+/// It serializes to the same JSON without copying the events out of it.
+struct EventsMessage<'a>(&'a [Arc<Sequenced>]);
+
+impl Serialize for EventsMessage<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let events: Vec<&Sequenced> = self.0.iter().map(|item| item.as_ref()).collect();
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("msg", "events")?;
+        map.serialize_entry("events", &events)?;
+        map.end()
     }
 }
 
@@ -441,4 +472,48 @@ fn spawn_reader(
             shared.changed.notify_all();
         })?;
     Ok(handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{Event, EventBody, File, OpenEvent, Process};
+
+    fn sequenced(seq: u64, path: &str) -> Arc<Sequenced> {
+        let event = Event {
+            timestamp: "2026-01-01T00:00:00.000000Z".into(),
+            process: Process {
+                pid: 7,
+                tid: 7,
+                argv: vec!["cat".into(), path.into()],
+                ..Process::default()
+            },
+            body: EventBody::Open {
+                open: OpenEvent {
+                    file: File::from_path(path),
+                    flags: 0,
+                    mode: 0,
+                    retval: 3,
+                },
+            },
+        };
+        Arc::new(Sequenced { seq, event })
+    }
+
+    #[test]
+    fn events_frame_matches_tracer_message() {
+        let events = vec![sequenced(1, "/etc/hostname"), sequenced(2, "/etc/\"x\"")];
+        let owned = TracerMessage::Events {
+            events: events.iter().map(|item| item.as_ref().clone()).collect(),
+        };
+        let shared = encode_frame(&EventsMessage(&events)).unwrap();
+        assert_eq!(shared, encode_frame(&owned).unwrap());
+    }
+
+    #[test]
+    fn empty_events_frame_matches_tracer_message() {
+        let owned = TracerMessage::Events { events: Vec::new() };
+        let shared = encode_frame(&EventsMessage(&[])).unwrap();
+        assert_eq!(shared, encode_frame(&owned).unwrap());
+    }
 }
