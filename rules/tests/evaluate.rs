@@ -57,7 +57,7 @@ fn connect(ip: &str, port: u16) -> Event {
         family: if ip.contains(':') { 10 } else { 2 },
         ip: ip.into(),
         port,
-        path: String::new(),
+        ..Address::default()
     };
     event(
         process(10, "/usr/bin/curl", &["curl"]),

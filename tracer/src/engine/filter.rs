@@ -12,7 +12,10 @@ use std::str::FromStr;
 
 use protocol::syscalls::syscalls_for_kinds;
 use protocol::EventKind;
-use seccompiler::{sock_filter, BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+use seccompiler::{
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
+};
 use syscalls::Sysno;
 
 use super::TraceError;
@@ -53,11 +56,11 @@ pub fn build_program(traced: &BTreeSet<i64>) -> Result<BpfProgram, TraceError> {
             .map(|name| name.to_string())
             .collect::<Vec<_>>(),
     ));
-    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = traced
+    let rules: BTreeMap<i64, Vec<SeccompRule>> = traced
         .iter()
         .filter(|nr| !event_only.contains(nr))
-        .map(|&nr| (nr, Vec::new()))
-        .collect();
+        .map(|&nr| Ok((nr, argument_rules(nr)?)))
+        .collect::<Result<_, TraceError>>()?;
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
@@ -77,6 +80,21 @@ pub fn build_program(traced: &BTreeSet<i64>) -> Result<BpfProgram, TraceError> {
         )));
     }
     Ok(program)
+}
+
+/// Returns the argument conditions under which syscall `nr` stops, empty
+/// for an unconditional stop. `sendto` stops only with a destination
+/// address (argument 4), which is how a resolver without connect sends a
+/// DNS query; sends on connected sockets stay untraced.
+fn argument_rules(nr: i64) -> Result<Vec<SeccompRule>, TraceError> {
+    if nr != i64::from(Sysno::sendto.id()) {
+        return Ok(Vec::new());
+    }
+    let filter_error = |error: seccompiler::BackendError| TraceError::Filter(error.to_string());
+    let has_destination = SeccompCondition::new(4, SeccompCmpArgLen::Qword, SeccompCmpOp::Ne, 0)
+        .map_err(filter_error)?;
+    let rule = SeccompRule::new(vec![has_destination]).map_err(filter_error)?;
+    Ok(vec![rule])
 }
 
 fn target_arch() -> TargetArch {
