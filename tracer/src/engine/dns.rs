@@ -27,10 +27,13 @@
 //! [`watch::WATCH_SYSCALLS`] syscalls without a DNS message.
 //!
 //! The trade-off: a process that does no DNS pays nothing, and one that
-//! resolves a name pays two stops for each of the few syscalls of a lookup.
-//! A process that keeps a socket to port 53 open and does other work on the
+//! resolves a name pays two stops for each of the few syscalls of a lookup
+//! (about 19 stops for a glibc `getaddrinfo` of A and AAAA over UDP). A
+//! process that keeps a socket to port 53 open and does other work on the
 //! same thread pays the same for up to [`watch::WATCH_SYSCALLS`] unrelated
-//! syscalls after each query.
+//! syscalls after each query. A process that sends datagrams with `sendto`
+//! and a destination (a UDP server answering its clients) stops once per
+//! such send, because the filter cannot read the port behind the pointer.
 //!
 //! # Limitations
 //!

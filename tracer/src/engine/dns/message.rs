@@ -429,6 +429,31 @@ mod tests {
         assert_eq!(message.addresses.len(), 1);
     }
 
+    /// Mutates a valid response at random, many times: parsing never
+    /// panics, and every address it returns came from an A or AAAA record.
+    #[test]
+    fn random_mutations_never_panic() {
+        let valid = response(&query(7, "a.example", 1), [10, 0, 0, 7], 300);
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..50_000 {
+            let mut bytes = valid.clone();
+            for _ in 0..1 + next() % 4 {
+                let index = (next() % bytes.len() as u64) as usize;
+                bytes[index] = next() as u8;
+            }
+            let length = bytes.len() - (next() % 8) as usize;
+            if let Ok(message) = parse(&bytes[..length]) {
+                assert!(message.addresses.len() <= usize::from(MAX_ANSWERS));
+            }
+        }
+    }
+
     #[test]
     fn aaaa_record_is_read() {
         let mut bytes = query(9, "six.example", 28);

@@ -13,8 +13,10 @@ use crate::engine::regs::SyscallRegs;
 /// (connect, sendmmsg, poll, two recvfrom, close).
 pub const WATCH_SYSCALLS: u32 = 64;
 
-/// Most sockets followed at once in one thread.
-const MAX_SOCKETS: usize = 8;
+/// Most sockets followed at once in one thread. glibc uses one socket per
+/// lookup, or two with `single-request-reopen`. Each socket buffers at most
+/// two partial TCP messages.
+const MAX_SOCKETS: usize = 4;
 
 /// Most query ids remembered per socket.
 const MAX_PENDING_IDS: usize = 16;
