@@ -98,14 +98,14 @@ fn misspelt_field_underlined_in_text() {
 #[test]
 fn secl_fields_sentrace_lacks_are_unsupported() {
     for expression in [
-        "connect.addr.hostname == \"example.com\"",
+        "bind.addr.hostname == \"example.com\"",
         "process.file.in_upper_layer",
         "process.is_kworker",
         "exec.tty_name != \"\"",
         "process.ancestors.file.in_upper_layer",
         "open.file.inode == 1",
         "container.created_at < 5",
-        "dns.question.name == \"example.com\"",
+        "dns.response.code == 3",
         "bpf.cmd == 5",
         "mmap.flags == 1",
         "signal.type == 9",

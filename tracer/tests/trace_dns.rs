@@ -1,7 +1,7 @@
-//! DNS under the tracer: real resolvers (glibc's through getent and
+//! DNS under the tracer. Real resolvers (glibc's through getent and
 //! python3, a sendto client in the style of musl) look names up from a name
-//! server of the test's own, and the tracer reports each query as a `dns`
-//! event and the resolved name of a connect as `connect.addr.hostname`.
+//! server of the test's own. The tracer reports each query as a `dns` event
+//! and the resolved name of a connect as `connect.addr.hostname`.
 //!
 //! Every test uses its own loopback address for its server, so the tests
 //! can run in parallel. Lookups through the system resolver run in a
@@ -44,7 +44,7 @@ impl Run {
             .collect()
     }
 
-    /// The (name, type) of every dns event.
+    /// Returns the (name, type) of every dns event.
     fn questions(&self) -> BTreeSet<(String, u64)> {
         self.of_type("dns")
             .iter()
@@ -58,7 +58,7 @@ impl Run {
             .collect()
     }
 
-    /// The hostname of the first connect to `ip:port`.
+    /// Returns the hostname of the first connect to `ip:port`.
     fn connect_hostname(&self, ip: &str, port: u16) -> Option<String> {
         self.of_type("connect")
             .into_iter()
@@ -220,6 +220,7 @@ fn python_connect_gets_resolved_hostname() {
     );
     let (_named, named_port) = loopback_listener(Ipv4Addr::new(127, 0, 54, 4));
     let (_literal, literal_port) = loopback_listener(Ipv4Addr::new(127, 0, 54, 44));
+
     let directory = scratch_dir("dns-python");
     let resolv_conf = server.resolv_conf(&directory, "");
     let script = format!(
@@ -232,6 +233,7 @@ fn python_connect_gets_resolved_hostname() {
     let traced = run(&directory, Some(&resolv_conf), Some(&[]), &command);
     assert_eq!(traced.code, Some(0), "stderr: {}", traced.stderr);
     assert_eq!(traced.stdout, "connected\n");
+
     assert!(
         traced
             .questions()
@@ -258,6 +260,7 @@ fn sendto_client_is_reported() {
         &[("db.sentrace.test", Record::v4(Ipv4Addr::new(127, 0, 54, 5)))],
     );
     let (_listener, port) = loopback_listener(Ipv4Addr::new(127, 0, 54, 5));
+
     let directory = scratch_dir("dns-sendto");
     let client = compile("dns_sendto", &directory);
     let command = vec![
@@ -272,6 +275,7 @@ fn sendto_client_is_reported() {
     assert!(plain.stdout.ends_with("connect ok\n"), "{}", plain.stdout);
     assert_eq!(traced.code, plain.code, "stderr: {}", traced.stderr);
     assert_eq!(traced.stdout, plain.stdout);
+
     let dns = traced.of_type("dns");
     assert_eq!(dns.len(), 1, "{dns:?}");
     assert_eq!(dns[0]["dns"]["id"], 0x5e47);

@@ -5,8 +5,8 @@
 //! # How lookups are seen
 //!
 //! Tracing every send and receive would stop every process on every
-//! network write. Instead the tracer waits for the start of a lookup, which
-//! it sees anyway or at little cost:
+//! network write. Instead the tracer waits for the start of a lookup, a
+//! syscall that it traces anyway or can trace at little cost:
 //!
 //! - glibc connects a socket to the name server's port 53 and then uses
 //!   `send`/`sendmmsg`/`writev` and `recvfrom`/`read` on it. `connect` is

@@ -84,8 +84,8 @@ pub fn build_program(traced: &BTreeSet<i64>) -> Result<BpfProgram, TraceError> {
 
 /// Returns the argument conditions under which syscall `nr` stops, empty
 /// for an unconditional stop. `sendto` stops only with a destination
-/// address (argument 4), which is how a resolver without connect sends a
-/// DNS query; sends on connected sockets stay untraced.
+/// address (argument 4), because that is how a resolver without connect
+/// sends a DNS query. Sends on connected sockets stay untraced.
 fn argument_rules(nr: i64) -> Result<Vec<SeccompRule>, TraceError> {
     if nr != i64::from(Sysno::sendto.id()) {
         return Ok(Vec::new());

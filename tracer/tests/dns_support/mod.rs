@@ -20,7 +20,7 @@ use std::time::Duration;
 /// TTL of every answer, in seconds.
 pub const TTL: u32 = 300;
 
-/// How the server answers a name.
+/// The shape of the server's response for a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {
     /// A well-formed answer with the record's addresses.
@@ -45,7 +45,7 @@ pub struct Record {
 }
 
 impl Record {
-    /// A name with an IPv4 address only, served normally.
+    /// Builds a record with an IPv4 address only, served normally.
     pub fn v4(ip: Ipv4Addr) -> Record {
         Record {
             ipv4: Some(ip),
@@ -54,7 +54,7 @@ impl Record {
         }
     }
 
-    /// A name with an IPv4 address, served with a malformed response.
+    /// Builds a record with an IPv4 address, served with a malformed response.
     pub fn broken(ip: Ipv4Addr, reply: Reply) -> Record {
         Record {
             reply,
@@ -241,6 +241,7 @@ fn answer(zone: &Zone, query: &[u8], tcp: bool) -> Option<(ReceivedQuery, Vec<u8
         );
         offset += 1 + length;
     }
+
     let question_end = offset + 5;
     let question = query.get(12..question_end)?;
     let qtype = u16::from_be_bytes([query[offset + 1], query[offset + 2]]);
@@ -251,6 +252,7 @@ fn answer(zone: &Zone, query: &[u8], tcp: bool) -> Option<(ReceivedQuery, Vec<u8
         qtype,
         tcp,
     };
+
     let record = zone.get(&name);
     let rdata: Option<Vec<u8>> = match (record, qtype) {
         (Some(record), 1) => record.ipv4.map(|ip| ip.octets().to_vec()),
@@ -260,6 +262,7 @@ fn answer(zone: &Zone, query: &[u8], tcp: bool) -> Option<(ReceivedQuery, Vec<u8
     let reply = record.map_or(Reply::Normal, |record| record.reply);
     // NXDOMAIN for unknown names, an empty NOERROR answer for a missing type.
     let rcode = if record.is_none() { 3 } else { 0 };
+
     let mut response = query[..2].to_vec();
     response.extend([0x81, 0x80 | rcode, 0, 1, 0, 0, 0, 0, 0, 0]);
     response.extend(question);

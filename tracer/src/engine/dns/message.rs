@@ -34,7 +34,7 @@ pub const TYPE_AAAA: u16 = 28;
 /// Record class of the Internet.
 const CLASS_IN: u16 = 1;
 
-/// Why a message could not be parsed.
+/// Errors from parsing a DNS message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     /// The message ends before the field at this offset.
@@ -214,7 +214,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// A decoded name and the offset after it in the record that holds it.
+/// A decoded name and the offset after it in the record that contains it.
 struct Name {
     text: String,
     end: usize,
@@ -314,8 +314,8 @@ mod tests {
         out
     }
 
-    /// A response to `query` with one A record whose name is a pointer to
-    /// the question name at offset 12.
+    /// Builds a response to `query` with one A record whose name is a
+    /// pointer to the question name at offset 12.
     fn response(query: &[u8], ip: [u8; 4], ttl: u32) -> Vec<u8> {
         let mut out = query.to_vec();
         out[2] = 0x81;
@@ -430,7 +430,7 @@ mod tests {
     }
 
     /// Mutates a valid response at random, many times: parsing never
-    /// panics, and every address it returns came from an A or AAAA record.
+    /// panics, and returns at most [`MAX_ANSWERS`] addresses.
     #[test]
     fn random_mutations_never_panic() {
         let valid = response(&query(7, "a.example", 1), [10, 0, 0, 7], 300);

@@ -21,7 +21,7 @@ const MAX_SOCKETS: usize = 4;
 /// Most query ids remembered per socket.
 const MAX_PENDING_IDS: usize = 16;
 
-/// How messages are delimited on a socket.
+/// The way messages are delimited on a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Framing {
     /// Not known until the first data.
