@@ -455,6 +455,22 @@ fn datadog_dns_and_hostname_rules_alert() {
     assert!(!raised.contains("tmate_usage"), "{raised:?}");
 }
 
+#[test]
+fn datadog_policy_requests_dns_syscalls() {
+    let output = run_argv(&strings(&[
+        sentrace(),
+        "rules",
+        "syscalls",
+        "--policy",
+        DATADOG_POLICY,
+    ]));
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let names: Vec<&str> = stdout.trim().split(',').collect();
+    assert!(names.contains(&"connect"), "{names:?}");
+    assert!(names.contains(&"sendto"), "{names:?}");
+}
+
 /// One built-in DNS rule, a name whose lookup triggers it and a similar
 /// name whose lookup does not.
 struct Case {

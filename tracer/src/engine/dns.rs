@@ -49,6 +49,9 @@
 //!   the `msghdr`.
 //! - `connect.addr.hostname` is the question name of the answer, not the
 //!   end of its CNAME chain.
+//! - Rules on `connect.addr.hostname` alone make the probe request connect
+//!   but not sendto, so lookups in the musl style (sendto without connect)
+//!   fill no hostnames unless a rule also uses a `dns` field.
 
 pub mod cache;
 pub mod message;

@@ -174,6 +174,26 @@ mod tests {
     }
 
     #[test]
+    fn sendto_stops_only_with_destination() {
+        // Offsets of the two halves of argument 4 in `struct seccomp_data`.
+        const ARG4_LOW: u32 = 16 + 4 * 8;
+        const ARG4_HIGH: u32 = ARG4_LOW + 4;
+        let loads_arg4 = |program: &BpfProgram| {
+            program
+                .iter()
+                .any(|instruction| instruction.k == ARG4_LOW || instruction.k == ARG4_HIGH)
+        };
+        let sendto = i64::from(Sysno::sendto.id());
+        let with_sendto = build_program(&BTreeSet::from([sendto])).unwrap();
+        assert!(loads_arg4(&with_sendto));
+        assert_eq!(argument_rules(sendto).unwrap().len(), 1);
+        let connect = i64::from(Sysno::connect.id());
+        let without = build_program(&BTreeSet::from([connect])).unwrap();
+        assert!(!loads_arg4(&without));
+        assert!(argument_rules(connect).unwrap().is_empty());
+    }
+
+    #[test]
     fn program_starts_with_foreign_abi_prefix() {
         let program = build_program(&syscall_set(None)).unwrap();
         assert_eq!(program[0].k, 4);
