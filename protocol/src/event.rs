@@ -251,6 +251,8 @@ pub enum EventKind {
     MemfdCreate,
     /// io_uring instance setup.
     IoUring,
+    /// A DNS query sent by a traced process.
+    Dns,
     /// A syscall made through a foreign ABI (i386 or x32 on x86_64).
     ForeignAbi,
     /// Events the tracer had to drop.
@@ -259,7 +261,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every event type, in declaration order.
-    pub const ALL: [EventKind; 30] = [
+    pub const ALL: [EventKind; 31] = [
         EventKind::Exec,
         EventKind::Fork,
         EventKind::Exit,
@@ -288,6 +290,7 @@ impl EventKind {
         EventKind::Prctl,
         EventKind::MemfdCreate,
         EventKind::IoUring,
+        EventKind::Dns,
         EventKind::ForeignAbi,
         EventKind::Lost,
     ];
@@ -323,6 +326,7 @@ impl EventKind {
             EventKind::Prctl => "prctl",
             EventKind::MemfdCreate => "memfd_create",
             EventKind::IoUring => "io_uring",
+            EventKind::Dns => "dns",
             EventKind::ForeignAbi => "foreign_abi",
             EventKind::Lost => "lost",
         }
@@ -376,6 +380,7 @@ pub enum EventBody {
     Prctl { prctl: PrctlEvent },
     MemfdCreate { memfd_create: MemfdCreateEvent },
     IoUring { io_uring: IoUringEvent },
+    Dns { dns: DnsEvent },
     ForeignAbi { foreign_abi: ForeignAbiEvent },
     Lost { lost: LostEvent },
 }
@@ -452,6 +457,7 @@ impl EventBody {
             EventBody::Prctl { .. } => EventKind::Prctl,
             EventBody::MemfdCreate { .. } => EventKind::MemfdCreate,
             EventBody::IoUring { .. } => EventKind::IoUring,
+            EventBody::Dns { .. } => EventKind::Dns,
             EventBody::ForeignAbi { .. } => EventKind::ForeignAbi,
             EventBody::Lost { .. } => EventKind::Lost,
         }
@@ -663,6 +669,10 @@ pub struct Address {
     /// Port, 0 for other families.
     #[serde(default)]
     pub port: u16,
+    /// The name a traced process resolved to `ip` through DNS, from the
+    /// answers it received; empty when unknown. Set on connect events only.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hostname: String,
     /// Socket path for `AF_UNIX` (abstract names start with `@`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub path: String,
@@ -739,6 +749,33 @@ pub struct IoUringEvent {
     pub retval: i64,
 }
 
+/// dns: one DNS query a traced process sent, over UDP or TCP.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsEvent {
+    /// The query's transaction id.
+    pub id: u16,
+    /// The first question of the query.
+    pub question: DnsQuestion,
+}
+
+/// The question of a DNS query, as SECL names its fields (`dns.question.*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsQuestion {
+    /// The queried name in dotted form, without the trailing dot
+    /// (`example.com`). Labels are lowercased; bytes outside printable ASCII
+    /// are written as `\DDD` (decimal), as in zone files.
+    pub name: String,
+    /// Query type (A = 1, AAAA = 28, TXT = 16, SRV = 33, ...).
+    #[serde(rename = "type")]
+    pub qtype: u16,
+    /// Query class (IN = 1).
+    pub class: u16,
+    /// Number of questions in the query (`QDCOUNT`).
+    pub count: u16,
+    /// Size of the query message in bytes, without the TCP length prefix.
+    pub length: u16,
+}
+
 /// A syscall made through another ABI than the native one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForeignAbiEvent {
@@ -812,7 +849,48 @@ mod tests {
         for kind in EventKind::ALL {
             assert_eq!(EventKind::from_name(kind.as_str()), Some(kind));
         }
-        assert_eq!(EventKind::from_name("dns"), None);
+        assert_eq!(EventKind::from_name("bpf"), None);
+    }
+
+    #[test]
+    fn dns_event_uses_secl_names() {
+        let event = Event {
+            body: EventBody::Dns {
+                dns: DnsEvent {
+                    id: 7,
+                    question: DnsQuestion {
+                        name: "example.com".into(),
+                        qtype: 28,
+                        class: 1,
+                        count: 1,
+                        length: 29,
+                    },
+                },
+            },
+            ..sample_open()
+        };
+        let value = serde_json::to_value(&event).unwrap();
+        assert_eq!(value["type"], "dns");
+        assert_eq!(value["dns"]["id"], 7);
+        assert_eq!(value["dns"]["question"]["name"], "example.com");
+        assert_eq!(value["dns"]["question"]["type"], 28);
+        let back: Event = serde_json::from_value(value).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn empty_hostname_is_not_serialized() {
+        let mut address = Address {
+            family: 2,
+            ip: "127.0.0.1".into(),
+            port: 80,
+            ..Address::default()
+        };
+        let value = serde_json::to_value(&address).unwrap();
+        assert!(value.get("hostname").is_none());
+        address.hostname = "example.com".into();
+        let value = serde_json::to_value(&address).unwrap();
+        assert_eq!(value["hostname"], "example.com");
     }
 
     #[test]

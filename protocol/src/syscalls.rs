@@ -47,6 +47,10 @@ pub fn syscalls_for(kind: EventKind) -> &'static [&'static str] {
         EventKind::Prctl => &["prctl"],
         EventKind::MemfdCreate => &["memfd_create"],
         EventKind::IoUring => &["io_uring_setup"],
+        // A resolver sends to port 53 after a connect (glibc) or with
+        // sendto and a destination (musl). The tracer then follows that
+        // thread's sends and receives until the lookup ends.
+        EventKind::Dns => &["connect", "sendto"],
         // Foreign-ABI syscalls are routed by the filter's architecture check.
         EventKind::ForeignAbi => &[],
         EventKind::Lost => &[],

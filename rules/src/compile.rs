@@ -24,7 +24,6 @@ const MAX_MACRO_DEPTH: usize = 16;
 const FOREIGN_EVENTS: &[&str] = &[
     "bpf",
     "cgroup_write",
-    "dns",
     "imds",
     "login_uid",
     "mmap",

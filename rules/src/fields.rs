@@ -219,12 +219,12 @@ const PROCESS_FIELDS: &[(&str, FieldType, ProcessGetter)] = &[
     }),
 ]; // is_thread: a thread of the process made the call
 
-/// Returns true for event types with `<type>.retval` (all but exit,
+/// Returns true for event types with `<type>.retval` (all but exit, dns,
 /// foreign_abi and lost).
 fn has_retval(kind: EventKind) -> bool {
     !matches!(
         kind,
-        EventKind::Exit | EventKind::ForeignAbi | EventKind::Lost
+        EventKind::Exit | EventKind::Dns | EventKind::ForeignAbi | EventKind::Lost
     )
 }
 
@@ -429,7 +429,7 @@ mod tests {
     #[test]
     fn unknown_fields_do_not_resolve() {
         for name in [
-            "dns.question.name",
+            "dns.response.code",
             "process.is_kworker",
             "open.file.inode",
             "exec",

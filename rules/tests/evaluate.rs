@@ -2,8 +2,8 @@
 //! checked through the public API on synthetic events.
 
 use protocol::{
-    Address, ChownEvent, Container, DenyRule, Event, EventBody, ExecEvent, File, ModeEvent,
-    OpenEvent, Process, SocketEvent,
+    Address, ChownEvent, Container, DenyRule, DnsEvent, DnsQuestion, Event, EventBody, ExecEvent,
+    File, ModeEvent, OpenEvent, Process, SocketEvent,
 };
 use sentrace_rules::{DenyPolicy, MatchAction, Policy, RuleStatus, Variables};
 
@@ -57,7 +57,7 @@ fn connect(ip: &str, port: u16) -> Event {
         family: if ip.contains(':') { 10 } else { 2 },
         ip: ip.into(),
         port,
-        path: String::new(),
+        ..Address::default()
     };
     event(
         process(10, "/usr/bin/curl", &["curl"]),
@@ -315,6 +315,66 @@ fn operator_table() {
     for (expression, event, expected) in cases {
         assert_eq!(matches(expression, event, &[]), *expected, "{expression}");
     }
+}
+
+fn dns(name: &str, qtype: u16) -> Event {
+    let dns = DnsEvent {
+        id: 0x1234,
+        question: DnsQuestion {
+            name: name.into(),
+            qtype,
+            class: 1,
+            count: 1,
+            length: 40,
+        },
+    };
+    event(
+        process(10, "/usr/bin/getent", &["getent"]),
+        EventBody::Dns { dns },
+    )
+}
+
+#[test]
+fn dns_and_hostname_fields() {
+    let lookup = dns("pool.example.com", 16);
+    assert!(matches("dns.question.type == TXT", &lookup, &[]));
+    assert!(!matches("dns.question.type == AAAA", &lookup, &[]));
+    assert!(matches(
+        "dns.question.name in [~\"*.example.com\"]",
+        &lookup,
+        &[]
+    ));
+    assert!(matches("dns.question.name.length == 16", &lookup, &[]));
+    assert!(matches(
+        "dns.question.class == CLASS_INET && dns.question.count == 1",
+        &lookup,
+        &[]
+    ));
+    assert!(matches(
+        "dns.id == 4660 && dns.question.length == 40",
+        &lookup,
+        &[]
+    ));
+    assert!(!matches(
+        "dns.question.name == \"x\"",
+        &connect("10.0.0.1", 53),
+        &[]
+    ));
+
+    let mut named = connect("10.0.0.1", 443);
+    if let EventBody::Connect { connect } = &mut named.body {
+        connect.addr.hostname = "api.github.com".into();
+    }
+    assert!(matches(
+        "connect.addr.hostname == \"api.github.com\"",
+        &named,
+        &[]
+    ));
+    assert!(!matches(
+        "connect.addr.hostname == \"api.github.com\"",
+        &connect("10.0.0.1", 443),
+        &[]
+    ));
 }
 
 #[test]
@@ -582,7 +642,7 @@ fn rule_states_and_reasons() {
         ("  - id: a\n    expression: open.flags == 0\n    disabled: true\n", RuleStatus::Disabled, "disabled"),
         ("  - id: a\n    expression: open.flags == 0\n    filters:\n      - os == \"windows\"\n", RuleStatus::Filtered, "windows"),
         ("  - id: a\n    expression: open.flags == 0\n    agent_version: < 7.0\n", RuleStatus::Filtered, "agent_version"),
-        ("  - id: a\n    expression: dns.question.name == \"x\"\n", RuleStatus::Unsupported, "event type dns"),
+        ("  - id: a\n    expression: bpf.cmd == 5\n", RuleStatus::Unsupported, "event type bpf"),
         ("  - id: a\n    expression: open.file.inode == 1\n", RuleStatus::Unsupported, "field open.file.inode"),
         ("  - id: a\n    expression: open.flags == ${session.x}\n", RuleStatus::Unsupported, "variable scope session"),
         ("  - id: a\n    expression: open.flags == \"x\"\n", RuleStatus::Error, "a string cannot be compared"),

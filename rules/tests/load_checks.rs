@@ -98,11 +98,13 @@ fn misspelt_field_underlined_in_text() {
 #[test]
 fn secl_fields_sentrace_lacks_are_unsupported() {
     for expression in [
+        "bind.addr.hostname == \"example.com\"",
         "process.is_kworker",
         "exec.user_session.k8s_username != \"\"",
         "process.ancestors.user_session.k8s_username != \"\"",
         "open.file.inode == 1",
         "container.tags == \"a\"",
+        "dns.response.code == 3",
         "bpf.cmd == 5",
         "mmap.flags == 1",
     ] {

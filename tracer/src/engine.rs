@@ -43,6 +43,7 @@ use std::ffi::OsString;
 use crate::sink::{EventSink, SyscallGate};
 
 mod decode;
+mod dns;
 mod fileinfo;
 mod filter;
 mod memory;

@@ -394,8 +394,10 @@ fn builtin_rules_alert_under_sentrace_run() {
 fn every_builtin_rule_has_a_case() {
     let policy = Policy::builtin();
     let silent = ["new_executable_file_tracker"];
+    // DNS rules need a name server of the test's own: trace_dns.rs tests them.
+    let tested_in_trace_dns = ["dns_long_name_lookup", "mining_pool_dns_lookup"];
     for rule in &policy.report().rules {
-        if silent.contains(&rule.id.as_str()) {
+        if silent.contains(&rule.id.as_str()) || tested_in_trace_dns.contains(&rule.id.as_str()) {
             continue;
         }
         assert!(

@@ -405,6 +405,66 @@ pub(super) const EVENT_FIELDS: &[(&str, FieldType, EventKind, EventGetter)] = &[
         },
     ),
     (
+        "connect.addr.hostname",
+        FieldType::Str,
+        EventKind::Connect,
+        |e| match &e.body {
+            EventBody::Connect { connect } => Some(text(&connect.addr.hostname)),
+            _ => None,
+        },
+    ),
+    ("dns.id", FieldType::Int, EventKind::Dns, |e| {
+        match &e.body {
+            EventBody::Dns { dns } => Some(int(dns.id)),
+            _ => None,
+        }
+    }),
+    (
+        "dns.question.name",
+        FieldType::Str,
+        EventKind::Dns,
+        |e| match &e.body {
+            EventBody::Dns { dns } => Some(text(&dns.question.name)),
+            _ => None,
+        },
+    ),
+    (
+        "dns.question.type",
+        FieldType::Int,
+        EventKind::Dns,
+        |e| match &e.body {
+            EventBody::Dns { dns } => Some(int(dns.question.qtype)),
+            _ => None,
+        },
+    ),
+    (
+        "dns.question.class",
+        FieldType::Int,
+        EventKind::Dns,
+        |e| match &e.body {
+            EventBody::Dns { dns } => Some(int(dns.question.class)),
+            _ => None,
+        },
+    ),
+    (
+        "dns.question.count",
+        FieldType::Int,
+        EventKind::Dns,
+        |e| match &e.body {
+            EventBody::Dns { dns } => Some(int(dns.question.count)),
+            _ => None,
+        },
+    ),
+    (
+        "dns.question.length",
+        FieldType::Int,
+        EventKind::Dns,
+        |e| match &e.body {
+            EventBody::Dns { dns } => Some(int(dns.question.length)),
+            _ => None,
+        },
+    ),
+    (
         "foreign_abi.abi",
         FieldType::Str,
         EventKind::ForeignAbi,

@@ -10,7 +10,7 @@
 //! a file (`<event>.file.`, `process.file.`, `process.interpreter.file.`)
 //! and per-event fields, so the table below is written as those parts.
 //!
-//! NOTE: event types that sentrace does not produce at all (`dns`, `bpf`,
+//! NOTE: event types that sentrace does not produce at all (`bpf`, `mmap`,
 //! ...) are listed in the compiler, and any field under them counts as SECL.
 
 /// Fields of a file, relative to `<...>.file.`.
@@ -162,6 +162,13 @@ const OTHER_FIELDS: &[&str] = &[
     "container.id",
     "container.runtime",
     "container.tags",
+    "dns.id",
+    "dns.question.class",
+    "dns.question.count",
+    "dns.question.length",
+    "dns.question.name",
+    "dns.question.type",
+    "dns.response.code",
     "event.async",
     "event.hostname",
     "event.origin",
@@ -329,6 +336,7 @@ mod tests {
     fn secl_fields_sentrace_lacks() {
         for name in [
             "connect.addr.hostname",
+            "dns.response.code",
             "process.file.in_upper_layer",
             "process.is_kworker",
             "process.ancestors[A].file.in_upper_layer",

@@ -621,7 +621,7 @@ pub fn parse_sockaddr(bytes: &[u8]) -> Address {
                 family,
                 ip: ip.to_string(),
                 port: port(bytes),
-                path: String::new(),
+                ..Address::default()
             }
         }
         libc::AF_INET6 if bytes.len() >= 24 => {
@@ -631,7 +631,7 @@ pub fn parse_sockaddr(bytes: &[u8]) -> Address {
                 family,
                 ip: ip.to_string(),
                 port: port(bytes),
-                path: String::new(),
+                ..Address::default()
             }
         }
         libc::AF_UNIX => {
@@ -688,9 +688,10 @@ pub fn retval_mut(body: &mut EventBody) -> Option<&mut i64> {
         EventBody::Prctl { prctl } => &mut prctl.retval,
         EventBody::MemfdCreate { memfd_create } => &mut memfd_create.retval,
         EventBody::IoUring { io_uring } => &mut io_uring.retval,
-        EventBody::Exit { .. } | EventBody::ForeignAbi { .. } | EventBody::Lost { .. } => {
-            return None
-        }
+        EventBody::Exit { .. }
+        | EventBody::Dns { .. }
+        | EventBody::ForeignAbi { .. }
+        | EventBody::Lost { .. } => return None,
     })
 }
 

@@ -12,7 +12,10 @@ use std::str::FromStr;
 
 use protocol::syscalls::syscalls_for_kinds;
 use protocol::EventKind;
-use seccompiler::{sock_filter, BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+use seccompiler::{
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
+};
 use syscalls::Sysno;
 
 use super::TraceError;
@@ -53,11 +56,11 @@ pub fn build_program(traced: &BTreeSet<i64>) -> Result<BpfProgram, TraceError> {
             .map(|name| name.to_string())
             .collect::<Vec<_>>(),
     ));
-    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = traced
+    let rules: BTreeMap<i64, Vec<SeccompRule>> = traced
         .iter()
         .filter(|nr| !event_only.contains(nr))
-        .map(|&nr| (nr, Vec::new()))
-        .collect();
+        .map(|&nr| Ok((nr, argument_rules(nr)?)))
+        .collect::<Result<_, TraceError>>()?;
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
@@ -77,6 +80,21 @@ pub fn build_program(traced: &BTreeSet<i64>) -> Result<BpfProgram, TraceError> {
         )));
     }
     Ok(program)
+}
+
+/// Returns the argument conditions under which syscall `nr` stops, empty
+/// for an unconditional stop. `sendto` stops only with a destination
+/// address (argument 4), because that is how a resolver without connect
+/// sends a DNS query. Sends on connected sockets stay untraced.
+fn argument_rules(nr: i64) -> Result<Vec<SeccompRule>, TraceError> {
+    if nr != i64::from(Sysno::sendto.id()) {
+        return Ok(Vec::new());
+    }
+    let filter_error = |error: seccompiler::BackendError| TraceError::Filter(error.to_string());
+    let has_destination = SeccompCondition::new(4, SeccompCmpArgLen::Qword, SeccompCmpOp::Ne, 0)
+        .map_err(filter_error)?;
+    let rule = SeccompRule::new(vec![has_destination]).map_err(filter_error)?;
+    Ok(vec![rule])
 }
 
 fn target_arch() -> TargetArch {
@@ -153,6 +171,26 @@ mod tests {
     fn unknown_names_are_skipped() {
         let set = syscall_set(Some(&["openat".to_string(), "no_such_call".to_string()]));
         assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn sendto_stops_only_with_destination() {
+        // Offsets of the two halves of argument 4 in `struct seccomp_data`.
+        const ARG4_LOW: u32 = 16 + 4 * 8;
+        const ARG4_HIGH: u32 = ARG4_LOW + 4;
+        let loads_arg4 = |program: &BpfProgram| {
+            program
+                .iter()
+                .any(|instruction| instruction.k == ARG4_LOW || instruction.k == ARG4_HIGH)
+        };
+        let sendto = i64::from(Sysno::sendto.id());
+        let with_sendto = build_program(&BTreeSet::from([sendto])).unwrap();
+        assert!(loads_arg4(&with_sendto));
+        assert_eq!(argument_rules(sendto).unwrap().len(), 1);
+        let connect = i64::from(Sysno::connect.id());
+        let without = build_program(&BTreeSet::from([connect])).unwrap();
+        assert!(!loads_arg4(&without));
+        assert!(argument_rules(connect).unwrap().is_empty());
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub fn snapshot_process(pid: u32) -> Option<Process> {
     let stat = read_stat(pid);
     let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     let container = container_of(&cgroups);
-    let mut file = File::from_path(read_link(format!("/proc/{pid}/exe").as_str()).unwrap_or_default());
+    let mut file =
+        File::from_path(read_link(format!("/proc/{pid}/exe").as_str()).unwrap_or_default());
     fileinfo::describe(
         &mut file,
         &format!("/proc/{pid}/exe"),

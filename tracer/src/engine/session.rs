@@ -13,6 +13,7 @@ use nix::unistd::Pid;
 use protocol::{ChownEvent, Event, EventBody, ExecEvent, ExitEvent, ModeEvent, Process};
 
 use super::decode::{decode_entry, open_follows, AtExit, Caller, Decoded};
+use super::dns::{HostnameCache, Watch};
 use super::filter::{self, DATA_I386, DATA_X32};
 use super::paths;
 use super::pidmap::{PidMap, PidSet};
@@ -39,6 +40,11 @@ struct Tracee {
     /// before (filter, credentials) is the tracer's own setup.
     started: bool,
     pending: Option<Pending>,
+    /// The socket of a connect to port 53 waiting for its exit stop.
+    dns_connect: Option<i32>,
+    /// The DNS exchange being followed; while set, the thread stops at
+    /// every syscall entry and exit.
+    dns: Option<Box<Watch>>,
 }
 
 impl Tracee {
@@ -48,6 +54,8 @@ impl Tracee {
             in_syscall: false,
             started: true,
             pending: None,
+            dns_connect: None,
+            dns: None,
         }
     }
 }
@@ -70,6 +78,8 @@ pub struct Session<'a> {
     root: u32,
     root_exit: Option<WorkloadExit>,
     signals: Arc<SignalState>,
+    /// Names that traced processes resolved, by address.
+    hostnames: HostnameCache,
 }
 
 fn base_options() -> Options {
@@ -155,6 +165,7 @@ impl<'a> Session<'a> {
             root,
             root_exit: None,
             signals,
+            hostnames: HostnameCache::default(),
         }
     }
 
@@ -254,14 +265,15 @@ impl<'a> Session<'a> {
     }
 
     /// Resumes `tid`: to the next seccomp stop, or to the next syscall stop
-    /// when an exit stop is needed or seccomp is off.
+    /// when an exit stop is needed, a DNS exchange is followed or seccomp is off.
     fn resume(&mut self, tid: u32, signal: Option<Signal>) {
         // An exec is reported on PTRACE_EVENT_EXEC, so it needs no exit stop.
         let needs_exit = self.tracees.get(&tid).is_some_and(|tracee| {
-            tracee
-                .pending
-                .as_ref()
-                .is_some_and(|pending| pending.decoded.at_exit != AtExit::ExecEvent)
+            tracee.dns.is_some()
+                || tracee
+                    .pending
+                    .as_ref()
+                    .is_some_and(|pending| pending.decoded.at_exit != AtExit::ExecEvent)
         });
         let pid = Pid::from_raw(tid as i32);
         let result = if needs_exit || !self.use_seccomp {
@@ -324,17 +336,28 @@ impl<'a> Session<'a> {
         let Some(tracee) = self.tracees.get_mut(&tid) else {
             return;
         };
-        // In seccomp mode the only syscall stops are the exits we asked for.
-        let entry = !self.use_seccomp && regs::is_entry(&regs, !tracee.in_syscall);
+        // In seccomp mode the only syscall stops are the exits we asked for,
+        // and the entries and exits of a thread whose DNS exchange is followed.
+        let followed = tracee.dns.is_some();
+        let entry = (!self.use_seccomp || followed) && regs::is_entry(&regs, !tracee.in_syscall);
         tracee.in_syscall = entry;
         if entry {
-            if regs.abi != Abi::Native {
-                self.emit_foreign(tid, &regs);
-            } else if self.traced.contains(&regs.nr) {
-                self.on_entry(tid, &regs);
+            // With seccomp on, a traced syscall reaches on_entry at its seccomp stop.
+            if !self.use_seccomp {
+                if regs.abi != Abi::Native {
+                    self.emit_foreign(tid, &regs);
+                } else if self.traced.contains(&regs.nr) {
+                    self.on_entry(tid, &regs);
+                }
+            }
+            if followed {
+                self.on_followed_entry(tid, &regs);
             }
         } else {
             self.on_exit_stop(tid, &regs);
+            if followed {
+                self.on_followed_exit(tid, &regs);
+            }
         }
         self.resume(tid, None);
     }
@@ -345,6 +368,11 @@ impl<'a> Session<'a> {
         let Some(name) = syscalls::Sysno::new(regs.nr as usize).map(|sysno| sysno.name()) else {
             return;
         };
+        // sendto makes no event of its own: it may start a DNS exchange.
+        if name == "sendto" {
+            self.on_sendto_entry(tid, regs);
+            return;
+        }
         let caller = Caller {
             tid,
             tgid: self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid),
@@ -353,6 +381,10 @@ impl<'a> Session<'a> {
         let Some(mut decoded) = decode_entry(caller, name, regs) else {
             return;
         };
+        if let EventBody::Connect { connect } = &mut decoded.body {
+            self.note_connect(tid, regs, &connect.addr);
+            connect.addr.hostname = self.resolved_hostname(&connect.addr.ip);
+        }
         let process = self.context(tid);
         describe_before_change(&mut decoded.body, &process);
         if matches!(decoded.body, EventBody::Chdir { .. }) {
@@ -428,6 +460,7 @@ impl<'a> Session<'a> {
                 let tgid = self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid);
                 self.processes.remove(&tgid);
             }
+            (EventBody::Connect { .. }, _) => self.on_connect_exit(tid, regs.ret),
             _ => {}
         }
         if started {
@@ -486,4 +519,5 @@ fn ptrace_listen(tid: u32) -> nix::Result<()> {
     nix::Error::result(result).map(drop)
 }
 
+mod dns_watch;
 mod lifecycle;

@@ -64,6 +64,9 @@ impl Session<'_> {
             self.tracees.retain(|_, other| other.tgid != tid);
         }
         let pending = tracee.pending.take();
+        // The new program starts with no DNS exchange in progress.
+        tracee.dns = None;
+        tracee.dns_connect = None;
         tracee.tgid = tid;
         tracee.started = true;
         tracee.in_syscall = true;
