@@ -19,8 +19,10 @@
 //! operations unlink, rename, mkdir, rmdir, chmod, chown, link, symlink,
 //! utimes, chdir and prctl are reported at entry with `retval` 0. exec events
 //! are emitted on `PTRACE_EVENT_EXEC`, so only successful execs are reported;
-//! fork events come from `PTRACE_EVENT_FORK`/`VFORK`/`CLONE`, so fork, vfork,
-//! clone and clone3 never stop at a seccomp filter.
+//! fork events come from `PTRACE_EVENT_FORK`/`VFORK`/`CLONE`. fork and vfork
+//! never stop at the seccomp filter; clone stops when it asks for
+//! `CLONE_UNTRACED` and clone3 always stops, so that the engine can clear
+//! that flag and keep the child traced (`session/untraced.rs`).
 //!
 //! # Limitations
 //!
@@ -32,7 +34,8 @@
 //! - Foreign-ABI syscalls are reported as `foreign_abi` events only; an i386
 //!   `open` does not also produce an `open` event. Without seccomp (attach
 //!   mode, `--disable-seccomp`) an `int 0x80` from 64-bit code looks like a
-//!   native syscall, because only the seccomp data carries its ABI.
+//!   native syscall on kernels before 5.3, which lack
+//!   `PTRACE_GET_SYSCALL_INFO`.
 //! - A syscall waiting for its exit stop is not reported when the tracee is
 //!   killed before the syscall returns.
 //! - The workload starts with the signal dispositions (ignored or default)

@@ -12,7 +12,10 @@ use std::str::FromStr;
 
 use protocol::syscalls::syscalls_for_kinds;
 use protocol::EventKind;
-use seccompiler::{sock_filter, BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+use seccompiler::{
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
+};
 use syscalls::Sysno;
 
 use super::TraceError;
@@ -27,8 +30,12 @@ pub const DATA_X32: u32 = 3;
 const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
 
 /// Syscalls whose events come from `PTRACE_EVENT_*` stops, so the filter
-/// never needs to stop at them.
+/// never needs to stop at them for an event. clone and clone3 still stop
+/// when they could ask for `CLONE_UNTRACED` (see [`clone_rules`]).
 const EVENT_ONLY: &[&str] = &["fork", "vfork", "clone", "clone3"];
+
+/// `CLONE_UNTRACED`: the new task is not traced even when its parent is.
+pub const CLONE_UNTRACED: u64 = libc::CLONE_UNTRACED as u64;
 
 /// Native syscall numbers the tracer decodes, from names. Unknown names and
 /// names that do not exist on this architecture are skipped.
@@ -53,11 +60,12 @@ pub fn build_program(traced: &BTreeSet<i64>) -> Result<BpfProgram, TraceError> {
             .map(|name| name.to_string())
             .collect::<Vec<_>>(),
     ));
-    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = traced
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = traced
         .iter()
         .filter(|nr| !event_only.contains(nr))
         .map(|&nr| (nr, Vec::new()))
         .collect();
+    rules.extend(clone_rules()?);
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
@@ -77,6 +85,28 @@ pub fn build_program(traced: &BTreeSet<i64>) -> Result<BpfProgram, TraceError> {
         )));
     }
     Ok(program)
+}
+
+/// Rules that stop clone when its flags ask for `CLONE_UNTRACED`, and every
+/// clone3, whose flags sit in memory where a filter cannot read them. The
+/// engine clears the flag before the kernel sees it, so no child leaves the
+/// tracer. A child that left it could not make any traced syscall anyway:
+/// without a tracer, `SECCOMP_RET_TRACE` fails the syscall with ENOSYS.
+fn clone_rules() -> Result<Vec<(i64, Vec<SeccompRule>)>, TraceError> {
+    let filter_error = |error: seccompiler::BackendError| TraceError::Filter(error.to_string());
+    let untraced = SeccompCondition::new(
+        0,
+        SeccompCmpArgLen::Qword,
+        SeccompCmpOp::MaskedEq(CLONE_UNTRACED),
+        CLONE_UNTRACED,
+    )
+    .map_err(filter_error)?;
+    let clone = SeccompRule::new(vec![untraced]).map_err(filter_error)?;
+    let mut rules = vec![(i64::from(Sysno::clone.id()), vec![clone])];
+    if let Ok(sysno) = Sysno::from_str("clone3") {
+        rules.push((i64::from(sysno.id()), Vec::new()));
+    }
+    Ok(rules)
 }
 
 fn target_arch() -> TargetArch {

@@ -9,7 +9,7 @@
 use std::io::IoSliceMut;
 
 use nix::sys::ptrace;
-use nix::sys::uio::{process_vm_readv, RemoteIoVec};
+use nix::sys::uio::{process_vm_readv, process_vm_writev, RemoteIoVec};
 use nix::unistd::Pid;
 
 const PAGE_SIZE: u64 = 4096;
@@ -68,6 +68,41 @@ pub fn read_bytes(pid: Pid, address: u64, length: usize) -> Option<Vec<u8>> {
         done += count;
     }
     Some(data)
+}
+
+/// Writes the 8 bytes of `value` at `address` of a stopped tracee with
+/// `process_vm_writev`, falling back to `PTRACE_PEEKDATA` and
+/// `PTRACE_POKEDATA` on the one or two words they span.
+pub fn write_u64(pid: Pid, address: u64, value: u64) -> nix::Result<()> {
+    let bytes = value.to_ne_bytes();
+    let remote = [RemoteIoVec {
+        base: address as usize,
+        len: bytes.len(),
+    }];
+    let local = [std::io::IoSlice::new(&bytes)];
+    match process_vm_writev(pid, &local, &remote) {
+        Ok(count) if count == bytes.len() => Ok(()),
+        _ => poke_bytes(pid, address, &bytes),
+    }
+}
+
+/// Writes `bytes` word by word, keeping the bytes around them.
+fn poke_bytes(pid: Pid, address: u64, bytes: &[u8]) -> nix::Result<()> {
+    const WORD: u64 = std::mem::size_of::<libc::c_long>() as u64;
+    let mut written = 0;
+    while written < bytes.len() {
+        let current = address + written as u64;
+        let aligned = current & !(WORD - 1);
+        let word = ptrace::read(pid, aligned as ptrace::AddressType)?;
+        let mut word_bytes = word.to_ne_bytes();
+        let skip = (current - aligned) as usize;
+        let take = (word_bytes.len() - skip).min(bytes.len() - written);
+        word_bytes[skip..skip + take].copy_from_slice(&bytes[written..written + take]);
+        let new_word = libc::c_long::from_ne_bytes(word_bytes);
+        ptrace::write(pid, aligned as ptrace::AddressType, new_word)?;
+        written += take;
+    }
+    Ok(())
 }
 
 /// Reads a NUL-terminated string of at most [`MAX_STRING`] bytes at

@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 use protocol::{Event, EventBody, ExitEvent, Process};
 
 use super::decode::{decode_entry, open_follows, AtExit, Caller, Decoded};
-use super::filter::{self, DATA_I386, DATA_X32};
+use super::filter::{self, DATA_I386};
 use super::paths;
 use super::regs::{self, Abi, SyscallRegs};
 use super::signals::{self, SignalState};
@@ -38,6 +38,8 @@ struct Tracee {
     /// before (filter, credentials) is the tracer's own setup.
     started: bool,
     pending: Option<Pending>,
+    /// A clone whose `CLONE_UNTRACED` the engine cleared, until its exit stop.
+    clone_request: Option<CloneRequest>,
 }
 
 impl Tracee {
@@ -47,6 +49,7 @@ impl Tracee {
             in_syscall: false,
             started: true,
             pending: None,
+            clone_request: None,
         }
     }
 }
@@ -257,10 +260,11 @@ impl<'a> Session<'a> {
     fn resume(&mut self, tid: u32, signal: Option<Signal>) {
         // An exec is reported on PTRACE_EVENT_EXEC, so it needs no exit stop.
         let needs_exit = self.tracees.get(&tid).is_some_and(|tracee| {
-            tracee
-                .pending
-                .as_ref()
-                .is_some_and(|pending| pending.decoded.at_exit != AtExit::ExecEvent)
+            tracee.clone_request.is_some()
+                || tracee
+                    .pending
+                    .as_ref()
+                    .is_some_and(|pending| pending.decoded.at_exit != AtExit::ExecEvent)
         });
         let pid = Pid::from_raw(tid as i32);
         let result = if needs_exit || !self.use_seccomp {
@@ -298,16 +302,27 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Handles a `SECCOMP_RET_TRACE` stop. The ABI comes from the kernel's
+    /// syscall information where it exists: the filter's data value cannot
+    /// be trusted, because the workload may install a filter of its own that
+    /// returns `SECCOMP_RET_TRACE` with any data, and the newest filter's
+    /// data wins.
     fn on_seccomp_stop(&mut self, tid: u32) {
         let pid = Pid::from_raw(tid as i32);
-        let data = ptrace::getevent(pid).unwrap_or(0) as u32;
-        let regs = if data == DATA_I386 {
+        let compat = match regs::syscall_arch(pid) {
+            Some(arch) => arch == regs::AUDIT_ARCH_I386 && cfg!(target_arch = "x86_64"),
+            None => ptrace::getevent(pid).unwrap_or(0) as u32 == DATA_I386,
+        };
+        let regs = if compat {
             regs::read_i386(pid)
         } else {
             regs::read(pid)
         };
         match regs {
-            Ok(regs) if data == DATA_I386 || data == DATA_X32 => self.emit_foreign(tid, &regs),
+            Ok(regs) if regs.abi != Abi::Native => {
+                self.keep_clone_traced(tid, &regs);
+                self.emit_foreign(tid, &regs);
+            }
             Ok(regs) => self.on_entry(tid, &regs),
             Err(_) => {}
         }
@@ -316,7 +331,16 @@ impl<'a> Session<'a> {
 
     fn on_syscall_stop(&mut self, tid: u32) {
         let pid = Pid::from_raw(tid as i32);
-        let Ok(regs) = regs::read(pid) else {
+        // Only the kernel's syscall information tells an `int 0x80` of
+        // 64-bit code from a native syscall.
+        let compat =
+            cfg!(target_arch = "x86_64") && regs::syscall_arch(pid) == Some(regs::AUDIT_ARCH_I386);
+        let regs = if compat {
+            regs::read_i386(pid)
+        } else {
+            regs::read(pid)
+        };
+        let Ok(regs) = regs else {
             self.resume(tid, None);
             return;
         };
@@ -327,9 +351,10 @@ impl<'a> Session<'a> {
         let entry = !self.use_seccomp && regs::is_entry(&regs, !tracee.in_syscall);
         tracee.in_syscall = entry;
         if entry {
+            let clone = self.keep_clone_traced(tid, &regs);
             if regs.abi != Abi::Native {
                 self.emit_foreign(tid, &regs);
-            } else if self.traced.contains(&regs.nr) {
+            } else if !clone && self.traced.contains(&regs.nr) {
                 self.on_entry(tid, &regs);
             }
         } else {
@@ -341,6 +366,9 @@ impl<'a> Session<'a> {
     /// Decodes a traced syscall at entry, calls the gate, and emits or keeps
     /// the event for the exit stop.
     fn on_entry(&mut self, tid: u32, regs: &SyscallRegs) {
+        if self.keep_clone_traced(tid, regs) {
+            return;
+        }
         let Some(name) = syscalls::Sysno::new(regs.nr as usize).map(|sysno| sysno.name()) else {
             return;
         };
@@ -393,6 +421,7 @@ impl<'a> Session<'a> {
     }
 
     fn on_exit_stop(&mut self, tid: u32, regs: &SyscallRegs) {
+        self.restore_clone_request(tid);
         let Some(tracee) = self.tracees.get_mut(&tid) else {
             return;
         };
@@ -466,3 +495,6 @@ fn ptrace_listen(tid: u32) -> nix::Result<()> {
 }
 
 mod lifecycle;
+mod untraced;
+
+use untraced::CloneRequest;

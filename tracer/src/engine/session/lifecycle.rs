@@ -18,7 +18,9 @@ impl Session<'_> {
     pub(super) fn on_new_child(&mut self, tid: u32, event: i32) {
         let pid = Pid::from_raw(tid as i32);
         let child = ptrace::getevent(pid).unwrap_or(0) as u32;
-        let flags = clone_flags(pid, event);
+        let flags = self
+            .requested_clone_flags(tid, child)
+            .unwrap_or_else(|| clone_flags(pid, event));
         let parent_tgid = self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid);
         let is_thread = flags & libc::CLONE_THREAD as u64 != 0;
         if child != 0 {
