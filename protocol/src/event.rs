@@ -355,6 +355,13 @@ pub struct ExecEvent {
     /// variables such as `LD_PRELOAD` and `PATH`.
     #[serde(default)]
     pub envp: Vec<String>,
+    /// True when `argv` was cut to the tracer's bounds (4 KiB per entry,
+    /// 64 KiB per list).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub args_truncated: bool,
+    /// True when `envp` was cut to the tracer's bounds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub envs_truncated: bool,
     /// True when the process was found by the `/proc` scanner rather than
     /// traced (for example a `kubectl exec` shell).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -45,6 +45,7 @@ use std::ffi::OsString;
 
 use crate::sink::{EventSink, SyscallGate};
 
+mod arguments;
 mod decode;
 mod filter;
 mod memory;

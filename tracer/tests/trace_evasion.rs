@@ -78,3 +78,77 @@ fn check_untraced_clones(traced: &Traced, marker: &str) {
         .find(|open| open["process"]["pid"] != open["process"]["tid"]);
     assert!(thread_open.is_some(), "no open by the untraced thread");
 }
+
+#[test]
+fn huge_argument_list_is_bounded() {
+    const ENTRY: usize = 4096;
+    const LIST: usize = 64 * 1024;
+    let directory = scratch_dir("huge-argv");
+    let program = compile("argv_size", &directory);
+    // 1 MiB of arguments, one of them longer than an entry's bound, and
+    // 256 KiB of environment placed before HOME.
+    let mut command: Vec<String> = vec![program.display().to_string(), "y".repeat(10_000)];
+    command.extend((0..250).map(|index| format!("{index:04}{}", "x".repeat(4096))));
+    let total: usize = command.iter().map(String::len).sum();
+    let junk: Vec<(String, String)> = (0..64)
+        .map(|index| (format!("AAA_JUNK_{index}"), "v".repeat(4000)))
+        .collect();
+    let output_path = directory.join("events.json");
+    let started = std::time::Instant::now();
+    let child = std::process::Command::new(trace_support::sentrace())
+        .arg("trace")
+        .arg("--output")
+        .arg(&output_path)
+        .arg("--")
+        .args(&command)
+        .envs(junk.iter().map(|(name, value)| (name, value)))
+        .env("HOME", "/evasion-home")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting sentrace");
+    let output = trace_support::wait_with_timeout(child, TIMEOUT);
+    let elapsed = started.elapsed();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("argc={} bytes={total} home=/evasion-home\n", command.len()),
+        "the workload gets its whole argument list"
+    );
+
+    let events = trace_support::read_events(&output_path);
+    let exec = events
+        .iter()
+        .find(|event| event["type"] == "exec")
+        .expect("no exec event");
+    let argv: Vec<&str> = exec["exec"]["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry.as_str().unwrap())
+        .collect();
+    assert_eq!(exec["exec"]["args_truncated"], true);
+    assert_eq!(argv[0], command[0]);
+    assert_eq!(argv[1].len(), ENTRY, "a long entry is cut to {ENTRY} bytes");
+    let cost: usize = argv.iter().map(|entry| entry.len() + 1).sum();
+    assert!(cost <= LIST, "argv holds {cost} bytes");
+    assert!(argv.len() > 10, "argv keeps {} entries", argv.len());
+    let envp = exec["exec"]["envp"].as_array().unwrap();
+    assert!(
+        envp.iter().any(|entry| entry == "HOME=/evasion-home"),
+        "HOME after junk variables is kept: {envp:?}"
+    );
+    // Each event carries at most the process argv and the exec lists.
+    let text = std::fs::read_to_string(&output_path).unwrap();
+    let longest = text.lines().map(str::len).max().unwrap_or(0);
+    assert!(
+        longest < 3 * LIST + 16 * 1024,
+        "an event line is {longest} bytes"
+    );
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+}

@@ -32,6 +32,24 @@ pub(super) const EVENT_FIELDS: &[(&str, FieldType, EventKind, EventGetter)] = &[
         },
     ),
     (
+        "exec.args_truncated",
+        FieldType::Bool,
+        EventKind::Exec,
+        |e| match &e.body {
+            EventBody::Exec { exec } => Some(Value::Bool(exec.args_truncated)),
+            _ => None,
+        },
+    ),
+    (
+        "exec.envs_truncated",
+        FieldType::Bool,
+        EventKind::Exec,
+        |e| match &e.body {
+            EventBody::Exec { exec } => Some(Value::Bool(exec.envs_truncated)),
+            _ => None,
+        },
+    ),
+    (
         "exec.is_procfs",
         FieldType::Bool,
         EventKind::Exec,

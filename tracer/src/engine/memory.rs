@@ -17,9 +17,6 @@ const PAGE_SIZE: u64 = 4096;
 /// Maximum length of a string the engine reads (`PATH_MAX`).
 pub const MAX_STRING: usize = 4096;
 
-/// Most argv or envp entries read for one exec.
-pub const MAX_ARRAY: usize = 1024;
-
 /// Reads up to `buffer.len()` bytes at `address`, never crossing a page
 /// boundary. Returns the number of bytes read, 0 when none are readable.
 fn read_chunk(pid: Pid, address: u64, buffer: &mut [u8]) -> usize {
@@ -108,51 +105,40 @@ fn poke_bytes(pid: Pid, address: u64, bytes: &[u8]) -> nix::Result<()> {
 /// Reads a NUL-terminated string of at most [`MAX_STRING`] bytes at
 /// `address`. Returns `None` for a null pointer or unreadable memory.
 pub fn read_string(pid: Pid, address: u64) -> Option<String> {
+    read_c_string(pid, address, MAX_STRING).map(|(text, _)| text)
+}
+
+/// Reads a NUL-terminated string at `address`, keeping at most `limit`
+/// bytes (cut at a character boundary). Returns the string and whether it
+/// was cut, or `None` for a null pointer or unreadable memory.
+pub fn read_c_string(pid: Pid, address: u64, limit: usize) -> Option<(String, bool)> {
     if address == 0 {
         return None;
     }
     let mut data = Vec::new();
     let mut current = address;
-    while data.len() < MAX_STRING {
+    // One byte past the limit tells a string of exactly `limit` bytes from a longer one.
+    while data.len() <= limit {
         let to_page_end = (PAGE_SIZE - current % PAGE_SIZE) as usize;
-        let mut chunk = vec![0u8; to_page_end.min(MAX_STRING - data.len())];
+        let mut chunk = vec![0u8; to_page_end.min(limit + 1 - data.len())];
         let count = read_chunk(pid, current, &mut chunk);
         if count == 0 {
             return None;
         }
         if let Some(end) = chunk[..count].iter().position(|&byte| byte == 0) {
             data.extend_from_slice(&chunk[..end]);
-            return Some(String::from_utf8_lossy(&data).into_owned());
+            return Some((String::from_utf8_lossy(&data).into_owned(), false));
         }
         data.extend_from_slice(&chunk[..count]);
         current = current.checked_add(count as u64)?;
     }
-    Some(String::from_utf8_lossy(&data).into_owned())
-}
-
-/// Reads a NULL-terminated array of string pointers (argv, envp) of pointer
-/// width `pointer_size` (8, or 4 for i386).
-pub fn read_string_array(pid: Pid, address: u64, pointer_size: usize) -> Vec<String> {
-    let mut strings = Vec::new();
-    if address == 0 {
-        return strings;
+    let mut text = String::from_utf8_lossy(&data[..limit]).into_owned();
+    let mut cut = text.len().min(limit);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
     }
-    for index in 0..MAX_ARRAY {
-        let slot = address + (index * pointer_size) as u64;
-        let Some(raw) = read_bytes(pid, slot, pointer_size) else {
-            break;
-        };
-        let pointer = if pointer_size == 4 {
-            u64::from(u32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]))
-        } else {
-            u64::from_ne_bytes(raw[..8].try_into().unwrap_or_default())
-        };
-        if pointer == 0 {
-            break;
-        }
-        strings.push(read_string(pid, pointer).unwrap_or_default());
-    }
-    strings
+    text.truncate(cut);
+    Some((text, true))
 }
 
 #[cfg(test)]

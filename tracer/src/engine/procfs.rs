@@ -4,6 +4,8 @@ use std::fs;
 
 use protocol::{Container, File, Process};
 
+use crate::link::limits;
+
 /// `AT_FDCWD` as a 64-bit register value.
 const AT_FDCWD: i64 = libc::AT_FDCWD as i64;
 
@@ -46,11 +48,18 @@ pub fn snapshot_process(pid: u32) -> Option<Process> {
     })
 }
 
-/// Reads `/proc/PID/cmdline` as a list of arguments.
+/// Reads `/proc/PID/cmdline` as a list of arguments, cut to the bounds of
+/// an exec event's argv.
 fn read_cmdline(pid: u32) -> Vec<String> {
     let Ok(raw) = fs::read(format!("/proc/{pid}/cmdline")) else {
         return Vec::new();
     };
+    let mut argv = split_cmdline(&raw);
+    limits::bound_list(&mut argv);
+    argv
+}
+
+fn split_cmdline(raw: &[u8]) -> Vec<String> {
     raw.split(|&byte| byte == 0)
         .map(|part| String::from_utf8_lossy(part).into_owned())
         .collect::<Vec<_>>()
