@@ -38,7 +38,6 @@ const FOREIGN_EVENTS: &[&str] = &[
     "setrlimit",
     "setsockopt",
     "setxattr",
-    "signal",
     "splice",
     "sysctl",
     "create",

@@ -108,7 +108,7 @@ fn secl_fields_sentrace_lacks_are_unsupported() {
         "dns.question.name == \"example.com\"",
         "bpf.cmd == 5",
         "mmap.flags == 1",
-        "signal.type == 9",
+        "signal.target.parent.uid == 0",
     ] {
         let rule = load_expression(expression);
         assert_eq!(

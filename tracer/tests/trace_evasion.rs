@@ -152,3 +152,105 @@ fn huge_argument_list_is_bounded() {
     );
     assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
 }
+
+/// Returns the state letter of process `pid` (`R`, `S`, `T`, ...) from
+/// `/proc/PID/stat`, or `None` when it is gone.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = stat.rsplit_once(')')?.1;
+    after_comm.trim_start().chars().next()
+}
+
+/// True when `pid` is gone or a zombie within `timeout`.
+fn ends_within(pid: u32, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if matches!(process_state(pid), None | Some('Z')) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn stopping_the_tracer_raises_an_alert_and_blocks_the_workload() {
+    let directory = scratch_dir("stop-tracer");
+    let marker = directory.join("after-stop");
+    let script = format!("kill -STOP $PPID; echo after > {}", marker.display());
+    let mut child = std::process::Command::new(trace_support::sentrace())
+        .args(["run", "--format", "json", "--", "sh", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting sentrace run");
+    let tracer = child.id();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while process_state(tracer) != Some('T') {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the tracer never stopped");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // While the tracer is stopped, the shell waits at its next traced
+    // syscall (the open of the marker) instead of running unseen.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!marker.exists(), "the workload wrote a file unseen");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(tracer as i32),
+        nix::sys::signal::Signal::SIGCONT,
+    )
+    .expect("continuing the tracer");
+
+    let output = trace_support::wait_with_timeout(child, TIMEOUT);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(marker.exists(), "the workload went on after SIGCONT");
+    let alerts = String::from_utf8_lossy(&output.stderr);
+    let alert = alerts
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|alert| alert["rule_id"] == "tracer_signaled")
+        .unwrap_or_else(|| panic!("no tracer_signaled alert in {alerts}"));
+    assert_eq!(alert["event"]["signal"]["type"], libc::SIGSTOP);
+    assert_eq!(alert["event"]["signal"]["target"]["pid"], tracer);
+}
+
+#[test]
+fn killing_the_tracer_kills_the_workload() {
+    let directory = scratch_dir("kill-tracer");
+    let marker = directory.join("survivor");
+    let pids = directory.join("pids");
+    let script = format!(
+        "(sleep 1; touch {marker}) & echo $$ $! > {pids}; kill -KILL $PPID; sleep 1; touch {marker}",
+        marker = marker.display(),
+        pids = pids.display()
+    );
+    let traced = trace(&directory, &[], &["sh", "-c", &script], TIMEOUT);
+    assert_eq!(traced.code(), None, "the tracer died of SIGKILL");
+
+    let pids: Vec<u32> = std::fs::read_to_string(&pids)
+        .expect("the shell wrote its pids")
+        .split_whitespace()
+        .map(|pid| pid.parse().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2);
+    for pid in pids {
+        assert!(
+            ends_within(pid, Duration::from_secs(5)),
+            "traced process {pid} outlived the tracer"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !marker.exists(),
+        "a traced process ran on without the tracer"
+    );
+    let signal = traced.of_type("signal");
+    let to_tracer = signal
+        .iter()
+        .find(|event| event["signal"]["target"]["is_tracer"] == true)
+        .expect("the signal event was written before the tracer died");
+    assert_eq!(to_tracer["signal"]["type"], libc::SIGKILL);
+}

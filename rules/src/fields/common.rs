@@ -97,6 +97,7 @@ pub(super) fn retval(event: &Event) -> Option<i64> {
         EventBody::Prctl { prctl } => prctl.retval,
         EventBody::MemfdCreate { memfd_create } => memfd_create.retval,
         EventBody::IoUring { io_uring } => io_uring.retval,
+        EventBody::Signal { signal } => signal.retval,
         EventBody::Exit { .. } | EventBody::ForeignAbi { .. } | EventBody::Lost { .. } => {
             return None
         }

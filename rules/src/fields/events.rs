@@ -420,6 +420,69 @@ pub(super) const EVENT_FIELDS: &[(&str, FieldType, EventKind, EventGetter)] = &[
         },
     ),
     (
+        "signal.type",
+        FieldType::Int,
+        EventKind::Signal,
+        |e| match &e.body {
+            EventBody::Signal { signal } => Some(int(signal.signal_type)),
+            _ => None,
+        },
+    ),
+    (
+        "signal.pid",
+        FieldType::Int,
+        EventKind::Signal,
+        |e| match &e.body {
+            EventBody::Signal { signal } => Some(Value::Int(signal.pid)),
+            _ => None,
+        },
+    ),
+    (
+        "signal.target.pid",
+        FieldType::Int,
+        EventKind::Signal,
+        |e| match &e.body {
+            EventBody::Signal { signal } => Some(int(signal.target.pid)),
+            _ => None,
+        },
+    ),
+    (
+        "signal.target.comm",
+        FieldType::Str,
+        EventKind::Signal,
+        |e| match &e.body {
+            EventBody::Signal { signal } => Some(text(&signal.target.comm)),
+            _ => None,
+        },
+    ),
+    (
+        "signal.target.file.path",
+        FieldType::Path,
+        EventKind::Signal,
+        |e| match &e.body {
+            EventBody::Signal { signal } => Some(text(&signal.target.file.path)),
+            _ => None,
+        },
+    ),
+    (
+        "signal.target.file.name",
+        FieldType::Str,
+        EventKind::Signal,
+        |e| match &e.body {
+            EventBody::Signal { signal } => Some(text(&signal.target.file.name)),
+            _ => None,
+        },
+    ),
+    (
+        "signal.target.is_tracer",
+        FieldType::Bool,
+        EventKind::Signal,
+        |e| match &e.body {
+            EventBody::Signal { signal } => Some(Value::Bool(signal.target.is_tracer)),
+            _ => None,
+        },
+    ),
+    (
         "lost.count",
         FieldType::Int,
         EventKind::Lost,

@@ -18,6 +18,8 @@ use super::paths::canonical;
 use super::procfs::{fd_path, resolve_at};
 use super::regs::SyscallRegs;
 
+mod signal;
+
 const AT_FDCWD: u64 = libc::AT_FDCWD as u32 as u64;
 
 /// `UMOUNT_NOFOLLOW` of umount2(2).
@@ -99,6 +101,8 @@ pub fn decode_entry(caller: Caller, name: &str, regs: &SyscallRegs) -> Option<De
     let retval = 0;
     let (body, at_exit) = match name {
         "execve" | "execveat" => return decode_exec(caller, name, regs),
+        "kill" | "tkill" | "tgkill" | "rt_sigqueueinfo" | "rt_tgsigqueueinfo"
+        | "pidfd_send_signal" => return signal::decode_signal(caller, name, &arg),
         "open" => (
             open_body(open_path(AT_FDCWD, 0, arg[1]), arg[1], arg[2]),
             AtExit::OpenedFd,
@@ -662,6 +666,7 @@ pub fn retval_mut(body: &mut EventBody) -> Option<&mut i64> {
         EventBody::Prctl { prctl } => &mut prctl.retval,
         EventBody::MemfdCreate { memfd_create } => &mut memfd_create.retval,
         EventBody::IoUring { io_uring } => &mut io_uring.retval,
+        EventBody::Signal { signal } => &mut signal.retval,
         EventBody::Exit { .. } | EventBody::ForeignAbi { .. } | EventBody::Lost { .. } => {
             return None
         }

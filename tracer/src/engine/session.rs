@@ -405,6 +405,11 @@ impl<'a> Session<'a> {
             }
             decoded.at_exit = AtExit::Retval;
         }
+        // The tracer may stop or die of this signal: its event goes out first.
+        let signals_tracer = matches!(
+            &decoded.body,
+            EventBody::Signal { signal } if signal.target.is_tracer
+        );
         match decoded.at_exit {
             AtExit::Nothing if started => self.emit(process, decoded.body),
             AtExit::Nothing => {}
@@ -417,6 +422,10 @@ impl<'a> Session<'a> {
                     });
                 }
             }
+        }
+        if signals_tracer {
+            tracing::debug!(tid, "a traced process signals the tracer");
+            self.sink.flush();
         }
     }
 
