@@ -254,3 +254,72 @@ fn killing_the_tracer_kills_the_workload() {
         .expect("the signal event was written before the tracer died");
     assert_eq!(to_tracer["signal"]["type"], libc::SIGKILL);
 }
+
+/// Runs `own_seccomp MODE path` without and with the tracer.
+fn own_seccomp_run(
+    program: &std::path::Path,
+    directory: &std::path::Path,
+    mode: &str,
+    extra: &[&str],
+) -> (String, Traced) {
+    let command = [program.to_str().unwrap(), mode, "/etc/hostname"];
+    let plain = run_plain(&command, TIMEOUT);
+    let traced = trace(directory, extra, &command, TIMEOUT);
+    (String::from_utf8_lossy(&plain.stdout).into_owned(), traced)
+}
+
+#[test]
+fn workload_seccomp_filter_cannot_hide_syscalls() {
+    let directory = scratch_dir("own-seccomp");
+    let program = compile("own_seccomp", &directory);
+    let is_hostname_open = |event: &&Value| event["open"]["file"]["path"] == "/etc/hostname";
+    for extra in [&[][..], &["--disable-seccomp"][..]] {
+        // An allow-all filter does not override the tracer's.
+        let (plain, traced) = own_seccomp_run(&program, &directory, "allow", extra);
+        assert_eq!(plain, "open=ok\n");
+        assert_eq!(String::from_utf8_lossy(&traced.stdout), plain, "{extra:?}");
+        assert!(
+            traced.of_type("open").iter().any(is_hostname_open),
+            "{extra:?}"
+        );
+
+        // The workload's own SECCOMP_RET_TRACE fails as without a tracer,
+        // and data that names i386 does not turn an open into foreign_abi.
+        let (plain, traced) = own_seccomp_run(&program, &directory, "trace-2", extra);
+        assert_eq!(plain, "open=ENOSYS\n");
+        assert_eq!(String::from_utf8_lossy(&traced.stdout), plain, "{extra:?}");
+        assert!(traced.of_type("foreign_abi").is_empty(), "{extra:?}");
+    }
+
+    // The tracer's own data value makes the open run, seen as native.
+    let (_, traced) = own_seccomp_run(&program, &directory, "trace-24066", &[]);
+    assert_eq!(String::from_utf8_lossy(&traced.stdout), "open=ok\n");
+    assert!(traced.of_type("open").iter().any(is_hostname_open));
+    assert!(traced.of_type("foreign_abi").is_empty());
+}
+
+#[test]
+fn seccomp_listener_request_is_refused_and_reported() {
+    let directory = scratch_dir("own-seccomp-listener");
+    let program = compile("own_seccomp", &directory);
+    let (plain, _) = own_seccomp_run(&program, &directory, "user-notif", &[]);
+    assert_eq!(
+        plain, "open=ok\nsupervisor=0\n",
+        "the listener works without a tracer"
+    );
+    for extra in [&[][..], &["--disable-seccomp"][..]] {
+        let (_, traced) = own_seccomp_run(&program, &directory, "user-notif", extra);
+        assert_eq!(traced.code(), Some(1), "{extra:?}");
+        assert!(
+            String::from_utf8_lossy(&traced.stderr).contains("seccomp: Device or resource busy"),
+            "{extra:?}"
+        );
+        let refused = traced
+            .of_type("prctl")
+            .into_iter()
+            .find(|event| event["prctl"]["option"] == libc::PR_SET_SECCOMP)
+            .expect("no prctl event for the listener request");
+        assert_eq!(refused["prctl"]["retval"], -libc::EBUSY);
+        assert_eq!(refused["prctl"]["arg2"], 2);
+    }
+}

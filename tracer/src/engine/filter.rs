@@ -20,12 +20,23 @@ use syscalls::Sysno;
 
 use super::TraceError;
 
-/// `SECCOMP_RET_TRACE` data for a native syscall.
-pub const DATA_NATIVE: u32 = 1;
+/// `SECCOMP_RET_TRACE` data for a native syscall. The data values are
+/// unusual on purpose: a stop with any other value comes from a filter the
+/// workload installed itself, and the engine answers it as the kernel would
+/// without a tracer (ENOSYS).
+pub const DATA_NATIVE: u32 = 0x5e01;
 /// `SECCOMP_RET_TRACE` data for an i386 (or arm32) syscall.
-pub const DATA_I386: u32 = 2;
+pub const DATA_I386: u32 = 0x5e02;
 /// `SECCOMP_RET_TRACE` data for an x32 syscall.
-pub const DATA_X32: u32 = 3;
+pub const DATA_X32: u32 = 0x5e03;
+
+/// Returns true for the data values of this engine's filter.
+pub fn is_own_data(data: u32) -> bool {
+    [DATA_NATIVE, DATA_I386, DATA_X32].contains(&data)
+}
+
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER` of seccomp(2).
+pub const SECCOMP_FILTER_FLAG_NEW_LISTENER: u64 = 1 << 3;
 
 const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
 
@@ -65,7 +76,7 @@ pub fn build_program(traced: &BTreeSet<i64>) -> Result<BpfProgram, TraceError> {
         .filter(|nr| !event_only.contains(nr))
         .map(|&nr| (nr, Vec::new()))
         .collect();
-    rules.extend(clone_rules()?);
+    rules.extend(escape_rules()?);
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
@@ -87,25 +98,32 @@ pub fn build_program(traced: &BTreeSet<i64>) -> Result<BpfProgram, TraceError> {
     Ok(program)
 }
 
-/// Rules that stop clone when its flags ask for `CLONE_UNTRACED`, and every
-/// clone3, whose flags sit in memory where a filter cannot read them. The
-/// engine clears the flag before the kernel sees it, so no child leaves the
-/// tracer. A child that left it could not make any traced syscall anyway:
-/// without a tracer, `SECCOMP_RET_TRACE` fails the syscall with ENOSYS.
-fn clone_rules() -> Result<Vec<(i64, Vec<SeccompRule>)>, TraceError> {
+/// Rules for the syscalls that could take a process out of the tracer's
+/// sight: clone when its flags ask for `CLONE_UNTRACED`, every clone3,
+/// whose flags sit in memory where a filter cannot read them, and seccomp
+/// when it asks for a user-notification listener. The engine clears the
+/// clone flag before the kernel sees it, so no child leaves the tracer. A
+/// child that left it could not make any traced syscall anyway: without a
+/// tracer, `SECCOMP_RET_TRACE` fails the syscall with ENOSYS.
+fn escape_rules() -> Result<Vec<(i64, Vec<SeccompRule>)>, TraceError> {
     let filter_error = |error: seccompiler::BackendError| TraceError::Filter(error.to_string());
-    let untraced = SeccompCondition::new(
-        0,
-        SeccompCmpArgLen::Qword,
-        SeccompCmpOp::MaskedEq(CLONE_UNTRACED),
-        CLONE_UNTRACED,
-    )
-    .map_err(filter_error)?;
-    let clone = SeccompRule::new(vec![untraced]).map_err(filter_error)?;
+    let flag_set = |index: u8, flag: u64| {
+        SeccompCondition::new(
+            index,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::MaskedEq(flag),
+            flag,
+        )
+        .map_err(filter_error)
+    };
+    let clone = SeccompRule::new(vec![flag_set(0, CLONE_UNTRACED)?]).map_err(filter_error)?;
     let mut rules = vec![(i64::from(Sysno::clone.id()), vec![clone])];
     if let Ok(sysno) = Sysno::from_str("clone3") {
         rules.push((i64::from(sysno.id()), Vec::new()));
     }
+    let listener = SeccompRule::new(vec![flag_set(1, SECCOMP_FILTER_FLAG_NEW_LISTENER)?])
+        .map_err(filter_error)?;
+    rules.push((i64::from(Sysno::seccomp.id()), vec![listener]));
     Ok(rules)
 }
 

@@ -40,6 +40,9 @@ struct Tracee {
     pending: Option<Pending>,
     /// A clone whose `CLONE_UNTRACED` the engine cleared, until its exit stop.
     clone_request: Option<CloneRequest>,
+    /// The return value of a syscall the engine skipped, set again at its
+    /// exit stop when every syscall stops twice.
+    forced_return: Option<i64>,
 }
 
 impl Tracee {
@@ -50,6 +53,7 @@ impl Tracee {
             started: true,
             pending: None,
             clone_request: None,
+            forced_return: None,
         }
     }
 }
@@ -309,9 +313,16 @@ impl<'a> Session<'a> {
     /// data wins.
     fn on_seccomp_stop(&mut self, tid: u32) {
         let pid = Pid::from_raw(tid as i32);
+        let data = ptrace::getevent(pid).unwrap_or(0) as u32;
+        if !filter::is_own_data(data) {
+            // Without a tracer, the workload's own SECCOMP_RET_TRACE fails with ENOSYS.
+            let _ = regs::skip_syscall(pid, -i64::from(libc::ENOSYS));
+            self.resume(tid, None);
+            return;
+        }
         let compat = match regs::syscall_arch(pid) {
             Some(arch) => arch == regs::AUDIT_ARCH_I386 && cfg!(target_arch = "x86_64"),
-            None => ptrace::getevent(pid).unwrap_or(0) as u32 == DATA_I386,
+            None => data == DATA_I386,
         };
         let regs = if compat {
             regs::read_i386(pid)
@@ -351,10 +362,10 @@ impl<'a> Session<'a> {
         let entry = !self.use_seccomp && regs::is_entry(&regs, !tracee.in_syscall);
         tracee.in_syscall = entry;
         if entry {
-            let clone = self.keep_clone_traced(tid, &regs);
+            let guarded = self.guard_escape(tid, &regs);
             if regs.abi != Abi::Native {
                 self.emit_foreign(tid, &regs);
-            } else if !clone && self.traced.contains(&regs.nr) {
+            } else if !guarded && self.traced.contains(&regs.nr) {
                 self.on_entry(tid, &regs);
             }
         } else {
@@ -366,7 +377,7 @@ impl<'a> Session<'a> {
     /// Decodes a traced syscall at entry, calls the gate, and emits or keeps
     /// the event for the exit stop.
     fn on_entry(&mut self, tid: u32, regs: &SyscallRegs) {
-        if self.keep_clone_traced(tid, regs) {
+        if self.guard_escape(tid, regs) {
             return;
         }
         let Some(name) = syscalls::Sysno::new(regs.nr as usize).map(|sysno| sysno.name()) else {
@@ -431,6 +442,13 @@ impl<'a> Session<'a> {
 
     fn on_exit_stop(&mut self, tid: u32, regs: &SyscallRegs) {
         self.restore_clone_request(tid);
+        if let Some(retval) = self
+            .tracees
+            .get_mut(&tid)
+            .and_then(|tracee| tracee.forced_return.take())
+        {
+            let _ = regs::set_return(Pid::from_raw(tid as i32), retval);
+        }
         let Some(tracee) = self.tracees.get_mut(&tid) else {
             return;
         };

@@ -1,4 +1,6 @@
-//! Keeping `CLONE_UNTRACED` children under the tracer.
+//! Keeping every process and syscall of the workload in the tracer's sight.
+//!
+//! # `CLONE_UNTRACED`
 //!
 //! A clone or clone3 with `CLONE_UNTRACED` creates a task that the kernel
 //! does not attach to its parent's tracer. The filter stops such a clone and
@@ -7,6 +9,19 @@
 //! attaches the child as any other. At the syscall-exit stop the engine
 //! writes the requested flags back, so the workload reads what it wrote.
 //! The fork event keeps `CLONE_UNTRACED` in its flags to show the request.
+//!
+//! # Seccomp user notification
+//!
+//! A filter the workload installs takes precedence over the tracer's when
+//! it returns `SECCOMP_RET_USER_NOTIF`, and its supervisor can answer with
+//! `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the syscall then runs without a stop.
+//! The engine fails a seccomp(2) that asks for a listener
+//! (`SECCOMP_FILTER_FLAG_NEW_LISTENER`) with EBUSY, the error the kernel
+//! gives when a listener already exists, and reports it as a `prctl` event
+//! with option `PR_SET_SECCOMP` and `retval` -EBUSY.
+//! NOTE: this changes the behaviour of workloads that supervise syscalls
+//! themselves (container runtimes, sandboxes); they fail as on a kernel
+//! where another supervisor holds the listener.
 //!
 //! # Limitations
 //!
@@ -23,8 +38,10 @@ use std::str::FromStr;
 use nix::unistd::Pid;
 use syscalls::Sysno;
 
+use protocol::{EventBody, PrctlEvent};
+
 use super::Session;
-use crate::engine::filter::CLONE_UNTRACED;
+use crate::engine::filter::{CLONE_UNTRACED, SECCOMP_FILTER_FLAG_NEW_LISTENER};
 use crate::engine::memory::{read_bytes, write_u64};
 use crate::engine::regs::{self, Abi, SyscallRegs};
 
@@ -70,7 +87,50 @@ fn clone_kind(regs: &SyscallRegs) -> Option<FlagsPlace> {
     }
 }
 
+/// `SECCOMP_SET_MODE_FILTER` of seccomp(2) and `SECCOMP_MODE_FILTER` of prctl(2).
+const SECCOMP_MODE_FILTER: u64 = 2;
+const SECCOMP_SET_MODE_FILTER: u64 = 1;
+
 impl Session<'_> {
+    /// Handles the syscalls that could hide later ones from the tracer at
+    /// their entry stop. Returns true when `regs` was one of them, so that
+    /// the caller decodes nothing more.
+    pub(super) fn guard_escape(&mut self, tid: u32, regs: &SyscallRegs) -> bool {
+        self.keep_clone_traced(tid, regs) || self.reject_listener(tid, regs)
+    }
+
+    /// Fails a native seccomp(2) that asks for a user-notification listener.
+    fn reject_listener(&mut self, tid: u32, regs: &SyscallRegs) -> bool {
+        let is_seccomp = regs.abi == Abi::Native && regs.nr == i64::from(Sysno::seccomp.id());
+        let asks_listener = regs.args[0] == SECCOMP_SET_MODE_FILTER
+            && regs.args[1] & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0;
+        if !is_seccomp || !asks_listener {
+            return false;
+        }
+        let retval = -i64::from(libc::EBUSY);
+        if let Err(error) = regs::skip_syscall(Pid::from_raw(tid as i32), retval) {
+            tracing::warn!(tid, %error, "failing a seccomp listener request failed");
+            return true;
+        }
+        // With seccomp the skipped syscall has no exit stop to wait for.
+        if !self.use_seccomp {
+            if let Some(tracee) = self.tracees.get_mut(&tid) {
+                tracee.forced_return = Some(retval);
+            }
+        }
+        if self.tracees.get(&tid).is_some_and(|tracee| tracee.started) {
+            let prctl = PrctlEvent {
+                option: libc::PR_SET_SECCOMP,
+                arg2: SECCOMP_MODE_FILTER,
+                new_name: String::new(),
+                retval,
+            };
+            let process = self.context(tid);
+            self.emit(process, EventBody::Prctl { prctl });
+        }
+        true
+    }
+
     /// Clears `CLONE_UNTRACED` from a clone or clone3 at its entry stop and
     /// records the request for the exit stop. Returns true when `regs` is a
     /// clone syscall, whatever its flags.
