@@ -323,3 +323,60 @@ fn seccomp_listener_request_is_refused_and_reported() {
         assert_eq!(refused["prctl"]["arg2"], 2);
     }
 }
+
+#[test]
+fn syscall_tricks_are_still_seen() {
+    let directory = scratch_dir("escape-tricks");
+    let program = compile("escape_tricks", &directory);
+    let paths: Vec<std::path::PathBuf> = ["mapped", "dumpable", "personality"]
+        .iter()
+        .map(|name| directory.join(format!("{name}-marker")))
+        .collect();
+    for path in &paths {
+        std::fs::write(path, "x").unwrap();
+    }
+    let mut command = vec![program.display().to_string()];
+    command.extend(paths.iter().map(|path| path.display().to_string()));
+    let expected = "mapped-page ok\nnon-dumpable ok\npersonality ok\n";
+    assert_eq!(
+        String::from_utf8_lossy(&run_plain(&command, TIMEOUT).stdout),
+        expected
+    );
+    for extra in [&[][..], &["--disable-seccomp"][..]] {
+        let traced = trace(&directory, extra, &command, TIMEOUT);
+        assert_eq!(
+            String::from_utf8_lossy(&traced.stdout),
+            expected,
+            "{extra:?}"
+        );
+        let opens = traced.of_type("open");
+        for path in &paths {
+            assert_eq!(
+                opens_of(&opens, path.to_str().unwrap()).len(),
+                1,
+                "{extra:?}: no open event of {}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn int80_without_seccomp_is_foreign_abi() {
+    let directory = scratch_dir("int80-no-seccomp");
+    let program = compile("int80_open", &directory);
+    let traced = trace(
+        &directory,
+        &["--disable-seccomp"],
+        &[program.to_str().unwrap(), "/etc/hostname"],
+        TIMEOUT,
+    );
+    let foreign = traced.of_type("foreign_abi");
+    assert!(
+        foreign
+            .iter()
+            .any(|event| event["foreign_abi"]["abi"] == "i386"
+                && event["foreign_abi"]["syscall"] == "open"),
+        "no i386 open in {foreign:?}"
+    );
+}
