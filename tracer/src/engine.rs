@@ -17,12 +17,12 @@
 //! setuid/setgid family, capset, module load/unload, mount, umount,
 //! memfd_create and io_uring_setup. The file
 //! operations unlink, rename, mkdir, rmdir, chmod, chown, link, symlink,
-//! utimes, chdir and prctl are reported at entry with `retval` 0, and so is
-//! a signal sent to the tracer itself (it may stop or end the tracer before
-//! the exit stop); other signal events wait for the exit stop. exec events
+//! utimes, chdir and prctl are reported at entry with `retval` 0. So is a
+//! signal sent to the tracer itself, because it may stop or end the tracer
+//! before the exit stop. Other signal events wait for the exit stop. exec events
 //! are emitted on `PTRACE_EVENT_EXEC`, so only successful execs are reported;
 //! fork events come from `PTRACE_EVENT_FORK`/`VFORK`/`CLONE`. fork and vfork
-//! never stop at the seccomp filter; clone stops when it asks for
+//! never stop at the seccomp filter. clone stops when its flags request
 //! `CLONE_UNTRACED` and clone3 always stops, so that the engine can clear
 //! that flag and keep the child traced (`session/untraced.rs`).
 //!
@@ -42,7 +42,7 @@
 //!   killed before the syscall returns.
 //! - A workload that stops the tracer (SIGSTOP) blocks at its next traced
 //!   syscall until the tracer continues. One that kills the tracer in wrap
-//!   mode dies with it (`PTRACE_O_EXITKILL`); in attach mode the tracer does
+//!   mode dies with it (`PTRACE_O_EXITKILL`). In attach mode the tracer does
 //!   not set that option, so the workload runs on untraced.
 //! - The workload starts with the signal dispositions (ignored or default)
 //!   and the mask the tracer inherited, recorded before `main` ran.

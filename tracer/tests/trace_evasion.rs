@@ -174,7 +174,7 @@ fn ends_within(pid: u32, timeout: Duration) -> bool {
 }
 
 #[test]
-fn stopping_the_tracer_raises_an_alert_and_blocks_the_workload() {
+fn stopped_tracer_alerts_and_blocks_workload() {
     let directory = scratch_dir("stop-tracer");
     let marker = directory.join("after-stop");
     let script = format!("kill -STOP $PPID; echo after > {}", marker.display());

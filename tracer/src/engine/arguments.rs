@@ -2,7 +2,7 @@
 //!
 //! A process may pass megabytes of arguments and environment to execve.
 //! Reading them whole would slow every exec of such a process and put them
-//! whole into every event, so the engine reads at most
+//! whole into every event. So the engine reads at most
 //! [`MAX_ENTRY_BYTES`] of each entry and [`MAX_LIST_BYTES`] of each list
 //! (the bounds the probe link applies too) and marks a cut list as
 //! truncated, as SECL's `exec.args_truncated` and `exec.envs_truncated` do.
@@ -11,6 +11,14 @@
 //! allow-list. Its bound applies after that filter, and the first entry of
 //! each allow-listed variable is kept even past the bound, so that junk
 //! variables placed first cannot push `LD_PRELOAD` out of the event.
+//!
+//! # Limitations
+//!
+//! - The lists are read at the syscall's entry stop, before the kernel
+//!   copies them. A sibling thread that rewrites the strings in between
+//!   makes the event show other arguments than the program received.
+//!   TODO: read them from `/proc/PID/cmdline` and `/proc/PID/environ` at
+//!   `PTRACE_EVENT_EXEC`, where they are the kernel's copy.
 
 use nix::unistd::Pid;
 
@@ -90,7 +98,7 @@ pub fn read_environment(pid: Pid, address: u64, pointer_size: usize) -> BoundedL
             .find(|allowed| **allowed == name);
         let (entry, cut) = match allowed {
             Some(_) => read_c_string(pid, pointer, MAX_ENTRY_BYTES).unwrap_or_default(),
-            // A cut head holds the whole name unless it has no `=`.
+            // A cut head contains the whole name unless it has no `=`.
             None => (name.to_string(), head_cut && !head.contains('=')),
         };
         let cost = list_cost(entry.len());

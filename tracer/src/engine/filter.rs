@@ -22,8 +22,8 @@ use super::TraceError;
 
 /// `SECCOMP_RET_TRACE` data for a native syscall. The data values are
 /// unusual on purpose: a stop with any other value comes from a filter the
-/// workload installed itself, and the engine answers it as the kernel would
-/// without a tracer (ENOSYS).
+/// workload installed itself, and the engine fails it with ENOSYS, as the
+/// kernel does without a tracer.
 pub const DATA_NATIVE: u32 = 0x5e01;
 /// `SECCOMP_RET_TRACE` data for an i386 (or arm32) syscall.
 pub const DATA_I386: u32 = 0x5e02;
@@ -42,7 +42,7 @@ const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
 
 /// Syscalls whose events come from `PTRACE_EVENT_*` stops, so the filter
 /// never needs to stop at them for an event. clone and clone3 still stop
-/// when they could ask for `CLONE_UNTRACED` (see [`clone_rules`]).
+/// when they could ask for `CLONE_UNTRACED` (see [`escape_rules`]).
 const EVENT_ONLY: &[&str] = &["fork", "vfork", "clone", "clone3"];
 
 /// `CLONE_UNTRACED`: the new task is not traced even when its parent is.
@@ -101,7 +101,7 @@ pub fn build_program(traced: &BTreeSet<i64>) -> Result<BpfProgram, TraceError> {
 /// Rules for the syscalls that could take a process out of the tracer's
 /// sight: clone when its flags ask for `CLONE_UNTRACED`, every clone3,
 /// whose flags sit in memory where a filter cannot read them, and seccomp
-/// when it asks for a user-notification listener. The engine clears the
+/// when it requests a user-notification listener. The engine clears the
 /// clone flag before the kernel sees it, so no child leaves the tracer. A
 /// child that left it could not make any traced syscall anyway: without a
 /// tracer, `SECCOMP_RET_TRACE` fails the syscall with ENOSYS.

@@ -117,7 +117,7 @@ pub fn read_c_string(pid: Pid, address: u64, limit: usize) -> Option<(String, bo
     }
     let mut data = Vec::new();
     let mut current = address;
-    // One byte past the limit tells a string of exactly `limit` bytes from a longer one.
+    // Reading one byte past the limit separates a string of exactly `limit` bytes from a longer one.
     while data.len() <= limit {
         let to_page_end = (PAGE_SIZE - current % PAGE_SIZE) as usize;
         let mut chunk = vec![0u8; to_page_end.min(limit + 1 - data.len())];

@@ -342,7 +342,7 @@ impl<'a> Session<'a> {
 
     fn on_syscall_stop(&mut self, tid: u32) {
         let pid = Pid::from_raw(tid as i32);
-        // Only the kernel's syscall information tells an `int 0x80` of
+        // Only the kernel's syscall information separates an `int 0x80` of
         // 64-bit code from a native syscall.
         let compat =
             cfg!(target_arch = "x86_64") && regs::syscall_arch(pid) == Some(regs::AUDIT_ARCH_I386);

@@ -1,8 +1,8 @@
-/* Opens argv[1], argv[2] and argv[3] in ways meant to slip past a tracer:
- * through a `syscall` instruction on a page mapped at run time, after
- * making the process non-dumpable (which denies process_vm_readv to
- * unprivileged tracers), and after changing the execution domain with
- * personality(2). Prints one line per open. */
+/* Opens argv[1], argv[2] and argv[3] in ways meant to slip past a tracer.
+ * The first open runs a `syscall` instruction on a page mapped at run time.
+ * The second follows PR_SET_DUMPABLE 0, which denies process_vm_readv to
+ * unprivileged tracers. The third follows a personality(2) change.
+ * Prints one line per open. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>

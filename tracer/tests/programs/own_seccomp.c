@@ -41,7 +41,7 @@ static void report_open(const char *path) {
     else printf("open=%s\n", strerrorname_np(errno));
 }
 
-/* Answers one notification with SECCOMP_USER_NOTIF_FLAG_CONTINUE. */
+/* Replies to one notification with SECCOMP_USER_NOTIF_FLAG_CONTINUE. */
 static void supervise(int listener) {
     struct seccomp_notif request;
     struct seccomp_notif_resp response;

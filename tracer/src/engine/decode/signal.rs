@@ -1,9 +1,9 @@
 //! Decoding of the syscalls that send a signal into `signal` events.
 //!
 //! The target is read from `/proc` at the syscall's entry, before the signal
-//! can end it. `signal.target.is_tracer` tells rules that a traced process
-//! signals the tracer, which only the tracer can know: the probe may run on
-//! another host.
+//! can end it. `signal.target.is_tracer` is true when a traced process
+//! signals the tracer. Only the tracer can compute it, because the probe
+//! may run on another host.
 //!
 //! # Limitations
 //!

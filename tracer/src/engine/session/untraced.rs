@@ -4,7 +4,7 @@
 //!
 //! A clone or clone3 with `CLONE_UNTRACED` creates a task that the kernel
 //! does not attach to its parent's tracer. The filter stops such a clone and
-//! every clone3 at entry; the engine clears the flag in the register (clone)
+//! every clone3 at entry. The engine clears the flag in the register (clone)
 //! or in the caller's `struct clone_args` (clone3), so that the kernel
 //! attaches the child as any other. At the syscall-exit stop the engine
 //! writes the requested flags back, so the workload reads what it wrote.
@@ -15,7 +15,7 @@
 //! A filter the workload installs takes precedence over the tracer's when
 //! it returns `SECCOMP_RET_USER_NOTIF`, and its supervisor can answer with
 //! `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the syscall then runs without a stop.
-//! The engine fails a seccomp(2) that asks for a listener
+//! The engine fails a seccomp(2) that requests a listener
 //! (`SECCOMP_FILTER_FLAG_NEW_LISTENER`) with EBUSY, the error the kernel
 //! gives when a listener already exists, and reports it as a `prctl` event
 //! with option `PR_SET_SECCOMP` and `retval` -EBUSY.
@@ -49,19 +49,19 @@ use crate::engine::regs::{self, Abi, SyscallRegs};
 const I386_CLONE: i64 = 120;
 const I386_CLONE3: i64 = 435;
 
-/// What a clone asked for before the engine cleared `CLONE_UNTRACED`.
+/// The request of a clone whose `CLONE_UNTRACED` the engine cleared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct CloneRequest {
     /// The flags as the workload passed them.
     pub flags: u64,
-    /// Where they were: the first argument register, or `clone_args.flags`
-    /// at this address.
+    /// The location of the flags: the first argument register, or
+    /// `clone_args.flags` at an address.
     pub place: FlagsPlace,
     /// The ABI of the call, which names the argument register.
     pub abi: Abi,
 }
 
-/// Where clone flags live.
+/// The location of clone flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum FlagsPlace {
     /// The first argument register (clone).
@@ -99,12 +99,12 @@ impl Session<'_> {
         self.keep_clone_traced(tid, regs) || self.reject_listener(tid, regs)
     }
 
-    /// Fails a native seccomp(2) that asks for a user-notification listener.
+    /// Fails a native seccomp(2) that requests a user-notification listener.
     fn reject_listener(&mut self, tid: u32, regs: &SyscallRegs) -> bool {
         let is_seccomp = regs.abi == Abi::Native && regs.nr == i64::from(Sysno::seccomp.id());
-        let asks_listener = regs.args[0] == SECCOMP_SET_MODE_FILTER
+        let requests_listener = regs.args[0] == SECCOMP_SET_MODE_FILTER
             && regs.args[1] & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0;
-        if !is_seccomp || !asks_listener {
+        if !is_seccomp || !requests_listener {
             return false;
         }
         let retval = -i64::from(libc::EBUSY);
