@@ -380,3 +380,25 @@ fn int80_without_seccomp_is_foreign_abi() {
         "no i386 open in {foreign:?}"
     );
 }
+
+#[test]
+fn exec_arguments_are_the_kernel_copy() {
+    let directory = scratch_dir("exec-race");
+    let program = compile("exec_race", &directory);
+    let traced = trace(&directory, &[], &[program.to_str().unwrap(), "40"], TIMEOUT);
+    assert_eq!(traced.code(), Some(0));
+    let mut printed: Vec<String> = String::from_utf8_lossy(&traced.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut reported: Vec<String> = traced
+        .of_type("exec")
+        .iter()
+        .filter(|event| event["exec"]["argv"][0] == "echo")
+        .map(|event| event["exec"]["argv"][1].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(printed.len(), 40);
+    printed.sort();
+    reported.sort();
+    assert_eq!(reported, printed, "exec events show what echo received");
+}

@@ -14,15 +14,16 @@
 //!
 //! # Limitations
 //!
-//! - The lists are read at the syscall's entry stop, before the kernel
-//!   copies them. A sibling thread that rewrites the strings in between
-//!   makes the event show other arguments than the program received.
-//!   TODO: read them from `/proc/PID/cmdline` and `/proc/PID/environ` at
-//!   `PTRACE_EVENT_EXEC`, where they are the kernel's copy.
+//! - The engine reads the lists again from `/proc/PID/cmdline` and
+//!   `/proc/PID/environ` at `PTRACE_EVENT_EXEC`, where they are the
+//!   kernel's copy, because a sibling thread can rewrite the strings between
+//!   the entry stop and the kernel's copy. Where `/proc` is unreadable
+//!   (a tracer without `SYS_PTRACE` after a setuid exec), the event keeps the
+//!   lists read at entry.
 
 use nix::unistd::Pid;
 
-use super::memory::{read_bytes, read_c_string};
+use super::memory::{cut_to_string, read_bytes, read_c_string};
 use crate::link::limits::{list_cost, MAX_ENTRY_BYTES, MAX_LIST_BYTES};
 
 /// Environment variables whose values an exec event keeps; for the others
@@ -56,17 +57,69 @@ fn pointer_at(pid: Pid, address: u64, index: usize, pointer_size: usize) -> Opti
     (pointer != 0).then_some(pointer)
 }
 
+/// Returns readers of the strings a NULL-terminated pointer array at
+/// `address` points to. A reader returns at most `limit` bytes of its
+/// string and whether it cut it.
+fn memory_entries(
+    pid: Pid,
+    address: u64,
+    pointer_size: usize,
+) -> impl Iterator<Item = impl Fn(usize) -> (String, bool)> {
+    (0..)
+        .map_while(move |index| match address {
+            0 => None,
+            _ => pointer_at(pid, address, index, pointer_size),
+        })
+        .map(move |pointer| move |limit| read_c_string(pid, pointer, limit).unwrap_or_default())
+}
+
+/// Returns readers of the NUL-separated entries of a `/proc/PID/cmdline` or
+/// `/proc/PID/environ` file.
+fn proc_entries(raw: &[u8]) -> impl Iterator<Item = impl Fn(usize) -> (String, bool) + '_> {
+    // The kernel ends every entry with a NUL, so the last split part is empty.
+    let body = raw.strip_suffix(&[0]).unwrap_or(raw);
+    (!raw.is_empty())
+        .then(|| body.split(|&byte| byte == 0))
+        .into_iter()
+        .flatten()
+        .map(|part| move |limit| cut_to_string(part, limit))
+}
+
 /// Reads a NULL-terminated argv array of `pointer_size` pointers (8, or 4
 /// for i386) within the bounds.
 pub fn read_arguments(pid: Pid, address: u64, pointer_size: usize) -> BoundedList {
+    bound_arguments(memory_entries(pid, address, pointer_size))
+}
+
+/// Reads a NULL-terminated envp array within the bounds, keeping names only
+/// except for [`ENV_VALUE_ALLOW_LIST`].
+pub fn read_environment(pid: Pid, address: u64, pointer_size: usize) -> BoundedList {
+    bound_environment(memory_entries(pid, address, pointer_size))
+}
+
+/// Reads the arguments of process `pid` from `/proc/PID/cmdline` within the
+/// bounds. Right after an exec they are the kernel's copy, which no other
+/// thread can change. Returns `None` when the file is unreadable.
+pub fn proc_arguments(pid: u32) -> Option<BoundedList> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(bound_arguments(proc_entries(&raw)))
+}
+
+/// Reads the environment of process `pid` from `/proc/PID/environ` within
+/// the bounds, as [`read_environment`] filters it.
+pub fn proc_environment(pid: u32) -> Option<BoundedList> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    Some(bound_environment(proc_entries(&raw)))
+}
+
+/// Keeps entries until the list's bound; each entry is cut to its own.
+fn bound_arguments<R: Fn(usize) -> (String, bool)>(
+    entries: impl Iterator<Item = R>,
+) -> BoundedList {
     let mut list = BoundedList::default();
-    if address == 0 {
-        return list;
-    }
     let mut total = 0;
-    let mut index = 0;
-    while let Some(pointer) = pointer_at(pid, address, index, pointer_size) {
-        let (entry, cut) = read_c_string(pid, pointer, MAX_ENTRY_BYTES).unwrap_or_default();
+    for read in entries {
+        let (entry, cut) = read(MAX_ENTRY_BYTES);
         total += list_cost(entry.len());
         if total > MAX_LIST_BYTES {
             list.truncated = true;
@@ -74,30 +127,26 @@ pub fn read_arguments(pid: Pid, address: u64, pointer_size: usize) -> BoundedLis
         }
         list.truncated |= cut;
         list.entries.push(entry);
-        index += 1;
     }
     list
 }
 
-/// Reads a NULL-terminated envp array within the bounds, keeping names only
-/// except for [`ENV_VALUE_ALLOW_LIST`].
-pub fn read_environment(pid: Pid, address: u64, pointer_size: usize) -> BoundedList {
+/// Keeps variable names, and the values of the allow-list, until the
+/// list's bound, and the first entry of each allow-listed name past it.
+fn bound_environment<R: Fn(usize) -> (String, bool)>(
+    entries: impl Iterator<Item = R>,
+) -> BoundedList {
     let mut list = BoundedList::default();
-    if address == 0 {
-        return list;
-    }
     let mut total = 0;
     let mut kept_values: Vec<&str> = Vec::new();
-    let mut index = 0;
-    while let Some(pointer) = pointer_at(pid, address, index, pointer_size) {
-        index += 1;
-        let (head, head_cut) = read_c_string(pid, pointer, ENV_NAME_BYTES).unwrap_or_default();
+    for read in entries {
+        let (head, head_cut) = read(ENV_NAME_BYTES);
         let name = head.split('=').next().unwrap_or_default();
         let allowed = ENV_VALUE_ALLOW_LIST
             .iter()
             .find(|allowed| **allowed == name);
         let (entry, cut) = match allowed {
-            Some(_) => read_c_string(pid, pointer, MAX_ENTRY_BYTES).unwrap_or_default(),
+            Some(_) => read(MAX_ENTRY_BYTES),
             // A cut head contains the whole name unless it has no `=`.
             None => (name.to_string(), head_cut && !head.contains('=')),
         };
@@ -128,6 +177,29 @@ mod tests {
         let mut pointers: Vec<u64> = strings.iter().map(|s| s.as_ptr() as u64).collect();
         pointers.push(0);
         pointers
+    }
+
+    #[test]
+    fn proc_entries_split_at_nul() {
+        let read: Vec<(String, bool)> = proc_entries(b"sh\0-c\0\0").map(|read| read(2)).collect();
+        assert_eq!(
+            read,
+            [
+                ("sh".into(), false),
+                ("-c".into(), false),
+                (String::new(), false)
+            ]
+        );
+        let cut: Vec<(String, bool)> = proc_entries(b"abc\0").map(|read| read(2)).collect();
+        assert_eq!(cut, [("ab".into(), true)]);
+        assert_eq!(proc_entries(b"").count(), 0);
+    }
+
+    #[test]
+    fn own_arguments_from_proc() {
+        let list = proc_arguments(std::process::id()).unwrap();
+        let argv: Vec<String> = std::env::args().collect();
+        assert_eq!(list.entries, argv);
     }
 
     #[test]

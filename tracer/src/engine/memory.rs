@@ -132,13 +132,22 @@ pub fn read_c_string(pid: Pid, address: u64, limit: usize) -> Option<(String, bo
         data.extend_from_slice(&chunk[..count]);
         current = current.checked_add(count as u64)?;
     }
-    let mut text = String::from_utf8_lossy(&data[..limit]).into_owned();
+    Some(cut_to_string(&data, limit))
+}
+
+/// Converts at most `limit` bytes of `bytes` to a string, cut at a character
+/// boundary. Returns the string and whether it was cut.
+pub fn cut_to_string(bytes: &[u8], limit: usize) -> (String, bool) {
+    if bytes.len() <= limit {
+        return (String::from_utf8_lossy(bytes).into_owned(), false);
+    }
+    let mut text = String::from_utf8_lossy(&bytes[..limit]).into_owned();
     let mut cut = text.len().min(limit);
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
     text.truncate(cut);
-    Some((text, true))
+    (text, true)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use nix::unistd::Pid;
 use protocol::{Event, EventBody, ExecEvent, File, ForeignAbiEvent, ForkEvent, Process};
 
 use super::{Session, Tracee};
+use crate::engine::arguments::{proc_arguments, proc_environment};
 use crate::engine::decode::AtExit;
 use crate::engine::memory::read_bytes;
 use crate::engine::procfs;
@@ -85,6 +86,15 @@ impl Session<'_> {
         if exec.file.path.is_empty() {
             exec.file = File::from_path(process.file.path.clone());
             exec.argv = process.argv.clone();
+        }
+        // The kernel's copy of the lists, which a racing thread cannot change.
+        if let Some(argv) = proc_arguments(tid) {
+            exec.argv = argv.entries;
+            exec.args_truncated = argv.truncated;
+        }
+        if let Some(envp) = proc_environment(tid) {
+            exec.envp = envp.entries;
+            exec.envs_truncated = envp.truncated;
         }
         exec.retval = 0;
         self.emit(process, EventBody::Exec { exec });
