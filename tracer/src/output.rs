@@ -55,4 +55,8 @@ impl EventSink for JsonLinesSink {
     fn flush(&mut self) {
         let _ = self.writer.flush();
     }
+
+    fn flush_buffered(&mut self) {
+        let _ = self.writer.flush();
+    }
 }

@@ -402,3 +402,31 @@ fn exec_arguments_are_the_kernel_copy() {
     reported.sort();
     assert_eq!(reported, printed, "exec events show what echo received");
 }
+
+#[test]
+fn tracer_signal_alerts_only_direct_signals() {
+    let directory = scratch_dir("signal-alerts");
+    // Signal 0 and a signal to the process group reach the tracer too, but
+    // scripts send them in normal use. Only the last kill raises an alert,
+    // and it must still reach the probe after the two events before it.
+    let script = "kill -0 $PPID; kill -WINCH 0; kill -WINCH $PPID";
+    let child = std::process::Command::new(trace_support::sentrace())
+        .args(["run", "--format", "json", "--", "sh", "-c", script])
+        .current_dir(&directory)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting sentrace run");
+    let tracer = child.id();
+    let output = trace_support::wait_with_timeout(child, TIMEOUT);
+    assert_eq!(output.status.code(), Some(0));
+    let alerts: Vec<Value> = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|alert| alert["rule_id"] == "tracer_signaled")
+        .collect();
+    assert_eq!(alerts.len(), 1, "alerts: {alerts:?}");
+    assert_eq!(alerts[0]["event"]["signal"]["pid"], tracer);
+    assert_eq!(alerts[0]["event"]["signal"]["type"], libc::SIGWINCH);
+}

@@ -436,7 +436,7 @@ impl<'a> Session<'a> {
         }
         if signals_tracer {
             tracing::debug!(tid, "a traced process signals the tracer");
-            self.sink.flush();
+            self.sink.flush_buffered();
         }
     }
 
