@@ -257,11 +257,14 @@ pub enum EventKind {
     ForeignAbi,
     /// Events the tracer had to drop.
     Lost,
+    /// A signal sent (kill, tkill, tgkill, rt_sigqueueinfo,
+    /// rt_tgsigqueueinfo, pidfd_send_signal).
+    Signal,
 }
 
 impl EventKind {
     /// Every event type, in declaration order.
-    pub const ALL: [EventKind; 31] = [
+    pub const ALL: [EventKind; 32] = [
         EventKind::Exec,
         EventKind::Fork,
         EventKind::Exit,
@@ -293,6 +296,7 @@ impl EventKind {
         EventKind::Dns,
         EventKind::ForeignAbi,
         EventKind::Lost,
+        EventKind::Signal,
     ];
 
     /// Returns the name used in JSON and in rules (`load_module`).
@@ -329,6 +333,7 @@ impl EventKind {
             EventKind::Dns => "dns",
             EventKind::ForeignAbi => "foreign_abi",
             EventKind::Lost => "lost",
+            EventKind::Signal => "signal",
         }
     }
 
@@ -383,6 +388,7 @@ pub enum EventBody {
     Dns { dns: DnsEvent },
     ForeignAbi { foreign_abi: ForeignAbiEvent },
     Lost { lost: LostEvent },
+    Signal { signal: SignalEvent },
 }
 
 impl EventBody {
@@ -460,6 +466,7 @@ impl EventBody {
             EventBody::Dns { .. } => EventKind::Dns,
             EventBody::ForeignAbi { .. } => EventKind::ForeignAbi,
             EventBody::Lost { .. } => EventKind::Lost,
+            EventBody::Signal { .. } => EventKind::Signal,
         }
     }
 }
@@ -477,6 +484,13 @@ pub struct ExecEvent {
     /// variables such as `LD_PRELOAD` and `PATH`.
     #[serde(default)]
     pub envp: Vec<String>,
+    /// True when `argv` was cut to the tracer's bounds (4 KiB per entry,
+    /// 64 KiB per list).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub args_truncated: bool,
+    /// True when `envp` was cut to the tracer's bounds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub envs_truncated: bool,
     /// True when the process was found by the `/proc` scanner rather than
     /// traced (for example a `kubectl exec` shell).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -788,6 +802,40 @@ pub struct ForeignAbiEvent {
     pub syscall: String,
     /// The six argument registers.
     pub args: [u64; 6],
+}
+
+/// signal: a signal sent by a traced process.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalEvent {
+    /// Signal number (SECL `signal.type`); 0 checks that the target exists.
+    #[serde(rename = "type")]
+    pub signal_type: u32,
+    /// The target as the caller named it: a pid or tid, 0 for the caller's
+    /// process group, -1 for every process it may signal, `-PGID` for a
+    /// process group. For pidfd_send_signal, the pid the pidfd refers to.
+    pub pid: i64,
+    /// The target process, when `pid` names one.
+    pub target: SignalTarget,
+    /// Syscall return value. 0 when `target.is_tracer` is set, because the
+    /// event is sent before the signal reaches the tracer.
+    pub retval: i64,
+}
+
+/// The process a signal is sent to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalTarget {
+    /// Thread group id of the target, 0 for a group of processes.
+    pub pid: u32,
+    /// Command name of the target.
+    #[serde(default)]
+    pub comm: String,
+    /// Executable of the target, when it can be read.
+    #[serde(default)]
+    pub file: File,
+    /// True when the signal reaches the tracer itself: its pid, one of its
+    /// threads, its process group, or every process (-1).
+    #[serde(default)]
+    pub is_tracer: bool,
 }
 
 /// lost: events the tracer dropped.

@@ -54,6 +54,14 @@ pub fn syscalls_for(kind: EventKind) -> &'static [&'static str] {
         // Foreign-ABI syscalls are routed by the filter's architecture check.
         EventKind::ForeignAbi => &[],
         EventKind::Lost => &[],
+        EventKind::Signal => &[
+            "kill",
+            "tkill",
+            "tgkill",
+            "rt_sigqueueinfo",
+            "rt_tgsigqueueinfo",
+            "pidfd_send_signal",
+        ],
     }
 }
 

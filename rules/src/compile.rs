@@ -37,7 +37,6 @@ const FOREIGN_EVENTS: &[&str] = &[
     "setrlimit",
     "setsockopt",
     "setxattr",
-    "signal",
     "splice",
     "sysctl",
     "create",

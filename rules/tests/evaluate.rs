@@ -48,6 +48,7 @@ fn exec(path: &str, argv: &[&str], envp: &[&str]) -> Event {
         envp: envp.iter().map(|arg| arg.to_string()).collect(),
         procfs: false,
         retval: 0,
+        ..ExecEvent::default()
     };
     event(process(10, path, argv), EventBody::Exec { exec })
 }

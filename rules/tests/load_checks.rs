@@ -107,6 +107,7 @@ fn secl_fields_sentrace_lacks_are_unsupported() {
         "dns.response.code == 3",
         "bpf.cmd == 5",
         "mmap.flags == 1",
+        "signal.target.parent.uid == 0",
     ] {
         let rule = load_expression(expression);
         assert_eq!(

@@ -17,10 +17,14 @@
 //! setuid/setgid family, capset, module load/unload, mount, umount,
 //! memfd_create and io_uring_setup. The file
 //! operations unlink, rename, mkdir, rmdir, chmod, chown, link, symlink,
-//! utimes, chdir and prctl are reported at entry with `retval` 0. exec events
+//! utimes, chdir and prctl are reported at entry with `retval` 0. So is a
+//! signal sent to the tracer itself, because it may stop or end the tracer
+//! before the exit stop. Other signal events wait for the exit stop. exec events
 //! are emitted on `PTRACE_EVENT_EXEC`, so only successful execs are reported;
-//! fork events come from `PTRACE_EVENT_FORK`/`VFORK`/`CLONE`, so fork, vfork,
-//! clone and clone3 never stop at a seccomp filter.
+//! fork events come from `PTRACE_EVENT_FORK`/`VFORK`/`CLONE`. fork and vfork
+//! never stop at the seccomp filter. clone stops when its flags request
+//! `CLONE_UNTRACED` and clone3 always stops, so that the engine can clear
+//! that flag and keep the child traced (`session/untraced.rs`).
 //!
 //! # Limitations
 //!
@@ -32,9 +36,14 @@
 //! - Foreign-ABI syscalls are reported as `foreign_abi` events only; an i386
 //!   `open` does not also produce an `open` event. Without seccomp (attach
 //!   mode, `--disable-seccomp`) an `int 0x80` from 64-bit code looks like a
-//!   native syscall, because only the seccomp data carries its ABI.
+//!   native syscall on kernels before 5.3, which lack
+//!   `PTRACE_GET_SYSCALL_INFO`.
 //! - A syscall waiting for its exit stop is not reported when the tracee is
 //!   killed before the syscall returns.
+//! - A workload that stops the tracer (SIGSTOP) blocks at its next traced
+//!   syscall until the tracer continues. One that kills the tracer in wrap
+//!   mode dies with it (`PTRACE_O_EXITKILL`). In attach mode the tracer does
+//!   not set that option, so the workload runs on untraced.
 //! - The workload starts with the signal dispositions (ignored or default)
 //!   and the mask the tracer inherited, recorded before `main` ran.
 
@@ -42,6 +51,7 @@ use std::ffi::OsString;
 
 use crate::sink::{EventSink, SyscallGate};
 
+mod arguments;
 mod decode;
 mod dns;
 mod fileinfo;

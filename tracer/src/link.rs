@@ -30,7 +30,7 @@ use crate::sink::{EventSink, SyscallGate};
 mod actions;
 mod buffer;
 mod gate;
-mod limits;
+pub(crate) mod limits;
 pub mod procscan;
 mod sender;
 

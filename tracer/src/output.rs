@@ -98,6 +98,10 @@ impl EventSink for JsonLinesSink {
     fn flush(&mut self) {
         let _ = self.writer.flush();
     }
+
+    fn flush_buffered(&mut self) {
+        let _ = self.writer.flush();
+    }
 }
 
 #[cfg(test)]
@@ -152,6 +156,7 @@ mod tests {
                 envp: vec!["PATH=/bin".into()],
                 procfs: false,
                 retval: 0,
+                ..ExecEvent::default()
             },
         };
         let exit = EventBody::Exit {

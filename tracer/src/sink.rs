@@ -14,6 +14,11 @@ pub trait EventSink: Send {
 
     /// Flushes buffered events; called when the last tracee has exited.
     fn flush(&mut self) {}
+
+    /// Writes buffered events out without ending the session. The engine
+    /// calls it after an event that may be the tracer's last, such as a
+    /// signal sent to the tracer. The default does nothing.
+    fn flush_buffered(&mut self) {}
 }
 
 /// Decides at syscall entry whether a syscall is refused with `EPERM`.

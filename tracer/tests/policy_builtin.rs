@@ -255,6 +255,12 @@ const CASES: &[Case] = &[
         benign: "cat /etc/hostname > /dev/null",
     },
     Case {
+        rule: "tracer_signaled",
+        // The tracer is the shell's parent and forwards SIGWINCH to it.
+        trigger: "kill -WINCH $PPID",
+        benign: "kill -WINCH $$",
+    },
+    Case {
         rule: "io_uring_in_unusual_process",
         trigger: libc_call!("syscall(425, 4, ctypes.create_string_buffer(120))"),
         benign: libc_call!("getpid()"),

@@ -302,3 +302,17 @@ fn syscalls_of_builtin_and_datadog_policies() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("failed to load the policy"));
 }
+
+#[test]
+fn datadog_signal_rule_is_active() {
+    let output = sentrace(&["rules", "check", "--format", "json", DATADOG_POLICY]);
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let rule = report["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|rule| rule["id"] == "rootkit_activation")
+        .expect("the policy has rootkit_activation");
+    assert_eq!(rule["status"], "active", "{rule}");
+}

@@ -82,6 +82,7 @@ pub(super) fn retval(event: &Event) -> Option<i64> {
         EventBody::Prctl { prctl } => prctl.retval,
         EventBody::MemfdCreate { memfd_create } => memfd_create.retval,
         EventBody::IoUring { io_uring } => io_uring.retval,
+        EventBody::Signal { signal } => signal.retval,
         EventBody::Exit { .. }
         | EventBody::Dns { .. }
         | EventBody::ForeignAbi { .. }

@@ -32,6 +32,24 @@ pub(super) const EVENT_FIELDS: &[(&str, FieldType, EventKind, EventGetter)] = &[
         },
     ),
     (
+        "exec.args_truncated",
+        FieldType::Bool,
+        EventKind::Exec,
+        |e| match &e.body {
+            EventBody::Exec { exec } => Some(Value::Bool(exec.args_truncated)),
+            _ => None,
+        },
+    ),
+    (
+        "exec.envs_truncated",
+        FieldType::Bool,
+        EventKind::Exec,
+        |e| match &e.body {
+            EventBody::Exec { exec } => Some(Value::Bool(exec.envs_truncated)),
+            _ => None,
+        },
+    ),
+    (
         "exec.is_procfs",
         FieldType::Bool,
         EventKind::Exec,
@@ -490,6 +508,69 @@ pub(super) const EVENT_FIELDS: &[(&str, FieldType, EventKind, EventGetter)] = &[
             EventBody::ForeignAbi { foreign_abi } => {
                 Some(Value::Int(foreign_abi.syscall_nr as i64))
             }
+            _ => None,
+        },
+    ),
+    (
+        "signal.type",
+        FieldType::Int,
+        EventKind::Signal,
+        |e| match &e.body {
+            EventBody::Signal { signal } => Some(int(signal.signal_type)),
+            _ => None,
+        },
+    ),
+    (
+        "signal.pid",
+        FieldType::Int,
+        EventKind::Signal,
+        |e| match &e.body {
+            EventBody::Signal { signal } => Some(Value::Int(signal.pid)),
+            _ => None,
+        },
+    ),
+    (
+        "signal.target.pid",
+        FieldType::Int,
+        EventKind::Signal,
+        |e| match &e.body {
+            EventBody::Signal { signal } => Some(int(signal.target.pid)),
+            _ => None,
+        },
+    ),
+    (
+        "signal.target.comm",
+        FieldType::Str,
+        EventKind::Signal,
+        |e| match &e.body {
+            EventBody::Signal { signal } => Some(text(&signal.target.comm)),
+            _ => None,
+        },
+    ),
+    (
+        "signal.target.file.path",
+        FieldType::Path,
+        EventKind::Signal,
+        |e| match &e.body {
+            EventBody::Signal { signal } => Some(text(&signal.target.file.path)),
+            _ => None,
+        },
+    ),
+    (
+        "signal.target.file.name",
+        FieldType::Str,
+        EventKind::Signal,
+        |e| match &e.body {
+            EventBody::Signal { signal } => Some(text(&signal.target.file.name)),
+            _ => None,
+        },
+    ),
+    (
+        "signal.target.is_tracer",
+        FieldType::Bool,
+        EventKind::Signal,
+        |e| match &e.body {
+            EventBody::Signal { signal } => Some(Value::Bool(signal.target.is_tracer)),
             _ => None,
         },
     ),

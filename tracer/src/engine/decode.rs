@@ -12,19 +12,18 @@ use protocol::{
     UnloadModuleEvent,
 };
 
-use super::memory::{read_bytes, read_string, read_string_array};
+use super::arguments::{read_arguments, read_environment};
+use super::memory::{read_bytes, read_string};
 use super::paths::canonical;
 use super::procfs::{fd_path, resolve_at};
 use super::regs::SyscallRegs;
+
+mod signal;
 
 const AT_FDCWD: u64 = libc::AT_FDCWD as u32 as u64;
 
 /// `UMOUNT_NOFOLLOW` of umount2(2).
 const UMOUNT_NOFOLLOW: libc::c_int = 8;
-
-/// Environment variables whose values an exec event keeps; for the others
-/// only the name is reported.
-const ENV_VALUE_ALLOW_LIST: &[&str] = &["LD_PRELOAD", "LD_LIBRARY_PATH", "PATH", "HOME", "SHELL"];
 
 /// The exit-stop handling of a decoded syscall.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +101,8 @@ pub fn decode_entry(caller: Caller, name: &str, regs: &SyscallRegs) -> Option<De
     let retval = 0;
     let (body, at_exit) = match name {
         "execve" | "execveat" => return decode_exec(caller, name, regs),
+        "kill" | "tkill" | "tgkill" | "rt_sigqueueinfo" | "rt_tgsigqueueinfo"
+        | "pidfd_send_signal" => return signal::decode_signal(caller, name, &arg),
         "open" => (
             open_body(open_path(AT_FDCWD, 0, arg[1]), arg[1], arg[2]),
             AtExit::OpenedFd,
@@ -364,10 +365,14 @@ fn decode_exec(caller: Caller, name: &str, regs: &SyscallRegs) -> Option<Decoded
         canonical(tgid, tid, &resolve_at(tid, dirfd, &raw), true)
     };
     let path = memfd_path(&path).unwrap_or(path);
+    let argv = read_arguments(pid, argv, 8);
+    let envp = read_environment(pid, envp, 8);
     let exec = ExecEvent {
         file: File::from_path(path),
-        argv: read_string_array(pid, argv, 8),
-        envp: filter_environment(read_string_array(pid, envp, 8)),
+        argv: argv.entries,
+        envp: envp.entries,
+        args_truncated: argv.truncated,
+        envs_truncated: envp.truncated,
         procfs: false,
         retval: 0,
     };
@@ -375,21 +380,6 @@ fn decode_exec(caller: Caller, name: &str, regs: &SyscallRegs) -> Option<Decoded
         body: EventBody::Exec { exec },
         at_exit: AtExit::ExecEvent,
     })
-}
-
-/// Keeps variable names, and `NAME=value` for the allow-list.
-pub fn filter_environment(entries: Vec<String>) -> Vec<String> {
-    entries
-        .into_iter()
-        .map(|entry| {
-            let name = entry.split('=').next().unwrap_or("").to_string();
-            if ENV_VALUE_ALLOW_LIST.contains(&name.as_str()) {
-                entry
-            } else {
-                name
-            }
-        })
-        .collect()
 }
 
 fn file_event(file: File) -> FileEvent {
@@ -688,6 +678,7 @@ pub fn retval_mut(body: &mut EventBody) -> Option<&mut i64> {
         EventBody::Prctl { prctl } => &mut prctl.retval,
         EventBody::MemfdCreate { memfd_create } => &mut memfd_create.retval,
         EventBody::IoUring { io_uring } => &mut io_uring.retval,
+        EventBody::Signal { signal } => &mut signal.retval,
         EventBody::Exit { .. }
         | EventBody::Dns { .. }
         | EventBody::ForeignAbi { .. }
@@ -714,12 +705,6 @@ mod tests {
         assert_eq!(address.port, 5678);
         let unix = [1u8, 0, 0, b'x', b'y'];
         assert_eq!(parse_sockaddr(&unix).path, "@xy");
-    }
-
-    #[test]
-    fn environment_keeps_allowed_values_only() {
-        let kept = filter_environment(vec!["PATH=/bin".into(), "SECRET=1".into()]);
-        assert_eq!(kept, vec!["PATH=/bin".to_string(), "SECRET".to_string()]);
     }
 
     #[test]

@@ -20,18 +20,33 @@ use syscalls::Sysno;
 
 use super::TraceError;
 
-/// `SECCOMP_RET_TRACE` data for a native syscall.
-pub const DATA_NATIVE: u32 = 1;
+/// `SECCOMP_RET_TRACE` data for a native syscall. The data values are
+/// unusual on purpose: a stop with any other value comes from a filter the
+/// workload installed itself, and the engine fails it with ENOSYS, as the
+/// kernel does without a tracer.
+pub const DATA_NATIVE: u32 = 0x5e01;
 /// `SECCOMP_RET_TRACE` data for an i386 (or arm32) syscall.
-pub const DATA_I386: u32 = 2;
+pub const DATA_I386: u32 = 0x5e02;
 /// `SECCOMP_RET_TRACE` data for an x32 syscall.
-pub const DATA_X32: u32 = 3;
+pub const DATA_X32: u32 = 0x5e03;
+
+/// Returns true for the data values of this engine's filter.
+pub fn is_own_data(data: u32) -> bool {
+    [DATA_NATIVE, DATA_I386, DATA_X32].contains(&data)
+}
+
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER` of seccomp(2).
+pub const SECCOMP_FILTER_FLAG_NEW_LISTENER: u64 = 1 << 3;
 
 const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
 
 /// Syscalls whose events come from `PTRACE_EVENT_*` stops, so the filter
-/// never needs to stop at them.
+/// never needs to stop at them for an event. clone and clone3 still stop
+/// when they could ask for `CLONE_UNTRACED` (see [`escape_rules`]).
 const EVENT_ONLY: &[&str] = &["fork", "vfork", "clone", "clone3"];
+
+/// `CLONE_UNTRACED`: the new task is not traced even when its parent is.
+pub const CLONE_UNTRACED: u64 = libc::CLONE_UNTRACED as u64;
 
 /// Native syscall numbers the tracer decodes, from names. Unknown names and
 /// names that do not exist on this architecture are skipped.
@@ -56,11 +71,15 @@ pub fn build_program(traced: &BTreeSet<i64>) -> Result<BpfProgram, TraceError> {
             .map(|name| name.to_string())
             .collect::<Vec<_>>(),
     ));
-    let rules: BTreeMap<i64, Vec<SeccompRule>> = traced
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = traced
         .iter()
         .filter(|nr| !event_only.contains(nr))
         .map(|&nr| Ok((nr, argument_rules(nr)?)))
         .collect::<Result<_, TraceError>>()?;
+    for (nr, conditions) in escape_rules()? {
+        // A syscall that already stops unconditionally keeps doing so.
+        rules.entry(nr).or_insert(conditions);
+    }
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
@@ -95,6 +114,35 @@ fn argument_rules(nr: i64) -> Result<Vec<SeccompRule>, TraceError> {
         .map_err(filter_error)?;
     let rule = SeccompRule::new(vec![has_destination]).map_err(filter_error)?;
     Ok(vec![rule])
+}
+
+/// Rules for the syscalls that could take a process out of the tracer's
+/// sight: clone when its flags ask for `CLONE_UNTRACED`, every clone3,
+/// whose flags sit in memory where a filter cannot read them, and seccomp
+/// when it requests a user-notification listener. The engine clears the
+/// clone flag before the kernel sees it, so no child leaves the tracer. A
+/// child that left it could not make any traced syscall anyway: without a
+/// tracer, `SECCOMP_RET_TRACE` fails the syscall with ENOSYS.
+fn escape_rules() -> Result<Vec<(i64, Vec<SeccompRule>)>, TraceError> {
+    let filter_error = |error: seccompiler::BackendError| TraceError::Filter(error.to_string());
+    let flag_set = |index: u8, flag: u64| {
+        SeccompCondition::new(
+            index,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::MaskedEq(flag),
+            flag,
+        )
+        .map_err(filter_error)
+    };
+    let clone = SeccompRule::new(vec![flag_set(0, CLONE_UNTRACED)?]).map_err(filter_error)?;
+    let mut rules = vec![(i64::from(Sysno::clone.id()), vec![clone])];
+    if let Ok(sysno) = Sysno::from_str("clone3") {
+        rules.push((i64::from(sysno.id()), Vec::new()));
+    }
+    let listener = SeccompRule::new(vec![flag_set(1, SECCOMP_FILTER_FLAG_NEW_LISTENER)?])
+        .map_err(filter_error)?;
+    rules.push((i64::from(Sysno::seccomp.id()), vec![listener]));
+    Ok(rules)
 }
 
 fn target_arch() -> TargetArch {

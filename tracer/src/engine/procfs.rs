@@ -9,6 +9,8 @@ use protocol::{Cgroup, Container, File, Process};
 
 use super::fileinfo;
 
+use crate::link::limits;
+
 /// `AT_FDCWD` as a 64-bit register value.
 const AT_FDCWD: i64 = libc::AT_FDCWD as i64;
 
@@ -194,11 +196,18 @@ fn container_started(id: &str) -> u64 {
     earliest
 }
 
-/// Reads `/proc/PID/cmdline` as a list of arguments.
+/// Reads `/proc/PID/cmdline` as a list of arguments, cut to the bounds of
+/// an exec event's argv.
 fn read_cmdline(pid: u32) -> Vec<String> {
     let Ok(raw) = fs::read(format!("/proc/{pid}/cmdline")) else {
         return Vec::new();
     };
+    let mut argv = split_cmdline(&raw);
+    limits::bound_list(&mut argv);
+    argv
+}
+
+fn split_cmdline(raw: &[u8]) -> Vec<String> {
     raw.split(|&byte| byte == 0)
         .map(|part| String::from_utf8_lossy(part).into_owned())
         .collect::<Vec<_>>()

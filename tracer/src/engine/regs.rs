@@ -109,6 +109,18 @@ mod arch {
         ptrace::setregs(pid, regs)
     }
 
+    /// Sets the first syscall argument of a stopped tracee: `rdi`, or `ebx`
+    /// for an i386 syscall.
+    pub fn set_first_argument(pid: Pid, abi: Abi, value: u64) -> nix::Result<()> {
+        let mut regs = ptrace::getregs(pid)?;
+        if abi == Abi::I386 {
+            regs.rbx = value & 0xffff_ffff;
+        } else {
+            regs.rdi = value;
+        }
+        ptrace::setregs(pid, regs)
+    }
+
     /// True when a syscall stop is an entry stop: the kernel sets the return
     /// register to `-ENOSYS` before it runs the syscall.
     pub fn is_entry(regs: &SyscallRegs, _toggled_entry: bool) -> bool {
@@ -171,6 +183,10 @@ mod arch {
         ptrace::setregs(pid, regs)
     }
 
+    pub fn set_first_argument(pid: Pid, _abi: Abi, value: u64) -> nix::Result<()> {
+        set_return(pid, value as i64)
+    }
+
     /// aarch64 has no entry marker in the registers, so the caller's
     /// entry/exit toggle decides.
     pub fn is_entry(_regs: &SyscallRegs, toggled_entry: bool) -> bool {
@@ -178,4 +194,41 @@ mod arch {
     }
 }
 
-pub use arch::{is_entry, read, read_i386, set_return, skip_syscall};
+pub use arch::{is_entry, read, read_i386, set_first_argument, set_return, skip_syscall};
+
+/// `AUDIT_ARCH_I386`, the architecture of a compat syscall on x86_64.
+pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+
+/// `PTRACE_GET_SYSCALL_INFO` (Linux 5.3).
+const PTRACE_GET_SYSCALL_INFO: libc::c_uint = 0x420e;
+
+/// The start of the kernel's `struct ptrace_syscall_info`: `op`, three
+/// padding bytes and `arch`. The kernel copies at most the size passed.
+#[repr(C)]
+#[derive(Default)]
+struct SyscallInfoHead {
+    op: u8,
+    pad: [u8; 3],
+    arch: u32,
+}
+
+/// Returns the audit architecture of the syscall `pid` is stopped in, from
+/// `PTRACE_GET_SYSCALL_INFO`, or `None` on kernels before 5.3. The kernel
+/// derives it from how the syscall was entered, so unlike the
+/// `SECCOMP_RET_TRACE` data, which any filter the workload installs can set,
+/// the workload cannot choose it.
+pub fn syscall_arch(pid: Pid) -> Option<u32> {
+    let mut head = SyscallInfoHead::default();
+    // SAFETY: the kernel writes at most `size_of::<SyscallInfoHead>()` bytes
+    // into `head`, which is live and writable.
+    let result = unsafe {
+        libc::ptrace(
+            PTRACE_GET_SYSCALL_INFO,
+            pid.as_raw(),
+            std::mem::size_of::<SyscallInfoHead>(),
+            &mut head as *mut SyscallInfoHead,
+        )
+    };
+    // `op` 0 (PTRACE_SYSCALL_INFO_NONE) means the tracee is in no syscall.
+    (result > 0 && head.op != 0).then_some(head.arch)
+}

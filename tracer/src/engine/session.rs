@@ -14,7 +14,7 @@ use protocol::{ChownEvent, Event, EventBody, ExecEvent, ExitEvent, ModeEvent, Pr
 
 use super::decode::{decode_entry, open_follows, AtExit, Caller, Decoded};
 use super::dns::{HostnameCache, Watch};
-use super::filter::{self, DATA_I386, DATA_X32};
+use super::filter::{self, DATA_I386};
 use super::paths;
 use super::pidmap::{PidMap, PidSet};
 use super::regs::{self, Abi, SyscallRegs};
@@ -45,6 +45,11 @@ struct Tracee {
     /// The DNS exchange being followed; while set, the thread stops at
     /// every syscall entry and exit.
     dns: Option<Box<Watch>>,
+    /// A clone whose `CLONE_UNTRACED` the engine cleared, until its exit stop.
+    clone_request: Option<CloneRequest>,
+    /// The return value of a syscall the engine skipped, set again at its
+    /// exit stop when every syscall stops twice.
+    forced_return: Option<i64>,
 }
 
 impl Tracee {
@@ -56,6 +61,8 @@ impl Tracee {
             pending: None,
             dns_connect: None,
             dns: None,
+            clone_request: None,
+            forced_return: None,
         }
     }
 }
@@ -270,6 +277,7 @@ impl<'a> Session<'a> {
         // An exec is reported on PTRACE_EVENT_EXEC, so it needs no exit stop.
         let needs_exit = self.tracees.get(&tid).is_some_and(|tracee| {
             tracee.dns.is_some()
+                || tracee.clone_request.is_some()
                 || tracee
                     .pending
                     .as_ref()
@@ -311,16 +319,34 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Handles a `SECCOMP_RET_TRACE` stop. The ABI comes from the kernel's
+    /// syscall information where it exists: the filter's data value cannot
+    /// be trusted, because the workload may install a filter of its own that
+    /// returns `SECCOMP_RET_TRACE` with any data, and the newest filter's
+    /// data wins.
     fn on_seccomp_stop(&mut self, tid: u32) {
         let pid = Pid::from_raw(tid as i32);
         let data = ptrace::getevent(pid).unwrap_or(0) as u32;
-        let regs = if data == DATA_I386 {
+        if !filter::is_own_data(data) {
+            // Without a tracer, the workload's own SECCOMP_RET_TRACE fails with ENOSYS.
+            let _ = regs::skip_syscall(pid, -i64::from(libc::ENOSYS));
+            self.resume(tid, None);
+            return;
+        }
+        let compat = match regs::syscall_arch(pid) {
+            Some(arch) => arch == regs::AUDIT_ARCH_I386 && cfg!(target_arch = "x86_64"),
+            None => data == DATA_I386,
+        };
+        let regs = if compat {
             regs::read_i386(pid)
         } else {
             regs::read(pid)
         };
         match regs {
-            Ok(regs) if data == DATA_I386 || data == DATA_X32 => self.emit_foreign(tid, &regs),
+            Ok(regs) if regs.abi != Abi::Native => {
+                self.keep_clone_traced(tid, &regs);
+                self.emit_foreign(tid, &regs);
+            }
             Ok(regs) => self.on_entry(tid, &regs),
             Err(_) => {}
         }
@@ -329,7 +355,16 @@ impl<'a> Session<'a> {
 
     fn on_syscall_stop(&mut self, tid: u32) {
         let pid = Pid::from_raw(tid as i32);
-        let Ok(regs) = regs::read(pid) else {
+        // Only the kernel's syscall information separates an `int 0x80` of
+        // 64-bit code from a native syscall.
+        let compat =
+            cfg!(target_arch = "x86_64") && regs::syscall_arch(pid) == Some(regs::AUDIT_ARCH_I386);
+        let regs = if compat {
+            regs::read_i386(pid)
+        } else {
+            regs::read(pid)
+        };
+        let Ok(regs) = regs else {
             self.resume(tid, None);
             return;
         };
@@ -344,9 +379,10 @@ impl<'a> Session<'a> {
         if entry {
             // With seccomp on, a traced syscall reaches on_entry at its seccomp stop.
             if !self.use_seccomp {
+                let guarded = self.guard_escape(tid, &regs);
                 if regs.abi != Abi::Native {
                     self.emit_foreign(tid, &regs);
-                } else if self.traced.contains(&regs.nr) {
+                } else if !guarded && self.traced.contains(&regs.nr) {
                     self.on_entry(tid, &regs);
                 }
             }
@@ -365,6 +401,9 @@ impl<'a> Session<'a> {
     /// Decodes a traced syscall at entry, calls the gate, and emits or keeps
     /// the event for the exit stop.
     fn on_entry(&mut self, tid: u32, regs: &SyscallRegs) {
+        if self.guard_escape(tid, regs) {
+            return;
+        }
         let Some(name) = syscalls::Sysno::new(regs.nr as usize).map(|sysno| sysno.name()) else {
             return;
         };
@@ -411,6 +450,11 @@ impl<'a> Session<'a> {
             }
             decoded.at_exit = AtExit::Retval;
         }
+        // The tracer may stop or die of this signal: its event goes out first.
+        let signals_tracer = matches!(
+            &decoded.body,
+            EventBody::Signal { signal } if signal.target.is_tracer
+        );
         match decoded.at_exit {
             AtExit::Nothing if started => self.emit(process, decoded.body),
             AtExit::Nothing => {}
@@ -424,9 +468,21 @@ impl<'a> Session<'a> {
                 }
             }
         }
+        if signals_tracer {
+            tracing::debug!(tid, "a traced process signals the tracer");
+            self.sink.flush_buffered();
+        }
     }
 
     fn on_exit_stop(&mut self, tid: u32, regs: &SyscallRegs) {
+        self.restore_clone_request(tid);
+        if let Some(retval) = self
+            .tracees
+            .get_mut(&tid)
+            .and_then(|tracee| tracee.forced_return.take())
+        {
+            let _ = regs::set_return(Pid::from_raw(tid as i32), retval);
+        }
         let Some(tracee) = self.tracees.get_mut(&tid) else {
             return;
         };
@@ -521,3 +577,6 @@ fn ptrace_listen(tid: u32) -> nix::Result<()> {
 
 mod dns_watch;
 mod lifecycle;
+mod untraced;
+
+use untraced::CloneRequest;

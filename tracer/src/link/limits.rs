@@ -15,20 +15,29 @@ pub(crate) const MAX_ENTRY_BYTES: usize = 4096;
 /// Maximum length of one list, over all its entries, in bytes.
 pub(crate) const MAX_LIST_BYTES: usize = 64 * 1024;
 
+/// Returns what an entry of `length` bytes costs against [`MAX_LIST_BYTES`]:
+/// its bytes and its terminating NUL, as the kernel counts `ARG_MAX`, so
+/// that a list of empty entries is bounded too.
+pub(crate) fn list_cost(length: usize) -> usize {
+    length + 1
+}
+
 /// Cuts `process.argv`, `exec.argv` and `exec.envp` to the bounds above.
 pub(crate) fn bound_event(mut event: Event) -> Event {
     bound_list(&mut event.process.argv);
     if let EventBody::Exec { exec } = &mut event.body {
-        bound_list(&mut exec.argv);
-        bound_list(&mut exec.envp);
+        exec.args_truncated |= bound_list(&mut exec.argv);
+        exec.envs_truncated |= bound_list(&mut exec.envp);
     }
     event
 }
 
 /// Truncates long entries at a character boundary, then drops the entries
 /// past [`MAX_LIST_BYTES`]. The first entries are kept because rules match on
-/// the program name and its leading options.
-pub(crate) fn bound_list(list: &mut Vec<String>) {
+/// the program name and its leading options. Returns true when it cut the
+/// list.
+pub(crate) fn bound_list(list: &mut Vec<String>) -> bool {
+    let mut cut_entry = false;
     let mut total = 0;
     for (index, entry) in list.iter_mut().enumerate() {
         if entry.len() > MAX_ENTRY_BYTES {
@@ -37,13 +46,15 @@ pub(crate) fn bound_list(list: &mut Vec<String>) {
                 cut -= 1;
             }
             entry.truncate(cut);
+            cut_entry = true;
         }
-        total += entry.len();
+        total += list_cost(entry.len());
         if total > MAX_LIST_BYTES {
             list.truncate(index);
-            return;
+            return true;
         }
     }
+    cut_entry
 }
 
 #[cfg(test)]

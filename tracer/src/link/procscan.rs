@@ -93,6 +93,7 @@ pub fn procfs_exec_event(process: Process) -> Event {
         envp: Vec::new(),
         procfs: true,
         retval: 0,
+        ..ExecEvent::default()
     };
     Event {
         timestamp: protocol::time::now_rfc3339(),

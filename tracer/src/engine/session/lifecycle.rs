@@ -6,6 +6,7 @@ use nix::unistd::Pid;
 use protocol::{Event, EventBody, ExecEvent, File, ForeignAbiEvent, ForkEvent, Process};
 
 use super::{Session, Tracee};
+use crate::engine::arguments::{proc_arguments, proc_environment};
 use crate::engine::decode::AtExit;
 use crate::engine::memory::read_bytes;
 use crate::engine::procfs;
@@ -18,7 +19,9 @@ impl Session<'_> {
     pub(super) fn on_new_child(&mut self, tid: u32, event: i32) {
         let pid = Pid::from_raw(tid as i32);
         let child = ptrace::getevent(pid).unwrap_or(0) as u32;
-        let flags = clone_flags(pid, event);
+        let flags = self
+            .requested_clone_flags(tid, child)
+            .unwrap_or_else(|| clone_flags(pid, event));
         let parent_tgid = self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid);
         let is_thread = flags & libc::CLONE_THREAD as u64 != 0;
         if child != 0 {
@@ -86,6 +89,15 @@ impl Session<'_> {
         if exec.file.path.is_empty() {
             exec.file = File::from_path(process.file.path.clone());
             exec.argv = process.argv.clone();
+        }
+        // The kernel's copy of the lists, which a racing thread cannot change.
+        if let Some(argv) = proc_arguments(tid) {
+            exec.argv = argv.entries;
+            exec.args_truncated = argv.truncated;
+        }
+        if let Some(envp) = proc_environment(tid) {
+            exec.envp = envp.entries;
+            exec.envs_truncated = envp.truncated;
         }
         exec.retval = 0;
         self.emit(process, EventBody::Exec { exec });
