@@ -7,6 +7,11 @@
 //! Ancestors are resolved before timing, as the probe's process tree would.
 //!
 //! Run: `cargo run --release -p sentrace-rules --example bench [EVENTS.jsonl] [SECONDS]`
+//!
+//! With `--replays N` as the only argument after the optional events file, it
+//! replays the stream exactly N times against both policies and prints the
+//! matches, so that an instruction count (`valgrind --tool=callgrind
+//! --toggle-collect='*Policy*evaluate*'`) is the same from run to run.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -21,7 +26,16 @@ const DATADOG_POLICY: &str = concat!(
 );
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let replays = match args.iter().position(|arg| arg == "--replays") {
+        Some(at) => {
+            let count = args.get(at + 1).ok_or("--replays needs a count")?.parse()?;
+            args.drain(at..at + 2);
+            Some(count)
+        }
+        None => None,
+    };
+    let mut args = args.into_iter();
     let events_path = args.next().unwrap_or_else(|| DEFAULT_EVENTS.to_string());
     let seconds: f64 = args
         .next()
@@ -37,6 +51,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let builtin = ("builtin".to_string(), BUILTIN_POLICY.to_string());
     let both = [("datadog".to_string(), datadog.clone()), builtin.clone()];
     println!("{} events from {events_path}", events.len());
+    if let Some(count) = replays {
+        let (policy, report) = Policy::load_sources(&both)?;
+        let matches = replay(&policy, &events, &lineages, count);
+        println!(
+            "{} active rules, {count} replays, {matches} matches in all",
+            report.summary().active
+        );
+        return Ok(());
+    }
     for (name, sources) in [
         ("datadog + builtin", both.to_vec()),
         ("datadog", vec![("datadog".to_string(), datadog)]),
@@ -115,6 +138,18 @@ fn cpu_seconds() -> f64 {
             .unwrap_or(0.0)
     };
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Replays the stream `count` times and returns the number of matches.
+fn replay(policy: &Policy, events: &[Event], lineages: &[Vec<Process>], count: u32) -> usize {
+    let mut matches = 0;
+    for _ in 0..count {
+        let mut variables = Variables::default();
+        for (event, lineage) in events.iter().zip(lineages) {
+            matches += policy.evaluate(event, lineage, &mut variables).len();
+        }
+    }
+    matches
 }
 
 /// Replays the stream until `duration` has passed. Returns events per CPU

@@ -4,11 +4,12 @@
 //! Most rules require a string field (a path, a file name) to be in a set of
 //! strings and globs. The literal prefix of each such pattern (up to the first
 //! `*`) goes into a byte trie per field. Walking the event's value through the
-//! trie marks the rules whose patterns could match. Rules without such a
-//! requirement are always candidates. The full predicate still decides, so
+//! trie marks the rules whose patterns could match. A rule whose `||`
+//! alternatives each require such a field (the same one or not) is marked by
+//! any of them. Rules without such a requirement are always candidates. The full predicate still decides, so
 //! the index changes speed only, never results.
 
-use crate::eval::{Context, Matcher, Operand, Predicate};
+use crate::eval::{Comparison, Context, Matcher, Operand, Predicate};
 use crate::fields::{Accessor, ProcessScope, Value};
 
 /// A rule's necessary condition: a field and the literal prefixes of the
@@ -70,12 +71,32 @@ impl FieldTrie {
     /// Marks the rules whose prefixes start a value of the field: every
     /// element of a list and, for `process.ancestors.*`, every ancestor.
     fn mark(&self, context: &Context<'_>, marks: &mut [bool]) {
-        Operand::Field(self.accessor).any_value(context, &mut |value| {
-            if let Value::Str(text) = value {
-                self.mark_value(text, marks);
+        // The event's own scalar fields are read directly; lists and
+        // ancestors go through the general walk over every value.
+        let value = match self.accessor {
+            Accessor::Event(getter) => getter(context.event),
+            Accessor::Process(ProcessScope::Current, getter) => {
+                Some(getter(&context.event.process))
             }
-            false
-        });
+            _ => {
+                Operand::Field(self.accessor).any_value(context, &mut |value| {
+                    if let Value::Str(text) = value {
+                        self.mark_value(text, marks);
+                    }
+                    false
+                });
+                return;
+            }
+        };
+        match value {
+            Some(Value::Str(text)) => self.mark_value(&text, marks),
+            Some(Value::List(items)) => {
+                for item in items.iter() {
+                    self.mark_value(item, marks);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -109,44 +130,58 @@ fn same_accessor(a: &Accessor, b: &Accessor) -> bool {
     }
 }
 
-/// Finds the conjunct whose patterns have the longest shortest prefix.
-fn approver(predicate: &Predicate) -> Option<Approver> {
-    let items = match predicate {
-        Predicate::And(items) => items.as_slice(),
-        other => std::slice::from_ref(other),
-    };
-    let mut best: Option<(usize, Approver)> = None;
-    for item in items {
-        let Predicate::Compare(comparison) = item else {
-            continue;
-        };
-        if comparison.negate || comparison.all {
-            continue;
-        }
-        let (Operand::Field(accessor), Matcher::Strings(set)) =
-            (&comparison.lhs, &comparison.matcher)
-        else {
-            continue;
-        };
-        // A bound ancestor is known only inside the rule's own evaluation.
-        if matches!(accessor, Accessor::Process(ProcessScope::Bound, _)) {
-            continue;
-        }
-        let Some(prefixes) = set.prefixes() else {
-            continue;
-        };
-        let shortest = prefixes.iter().map(String::len).min().unwrap_or(0);
-        if shortest > 0 && best.as_ref().is_none_or(|(length, _)| shortest > *length) {
-            best = Some((
-                shortest,
-                Approver {
-                    accessor: *accessor,
-                    prefixes,
-                },
-            ));
-        }
+/// Returns the literal prefixes that a comparison requires of its field, or
+/// `None` when the comparison is not a plain `in` or `==` on strings and globs.
+fn comparison_approver(comparison: &Comparison) -> Option<Approver> {
+    if comparison.negate || comparison.all {
+        return None;
     }
-    best.map(|(_, approver)| approver)
+    let (Operand::Field(accessor), Matcher::Strings(set)) = (&comparison.lhs, &comparison.matcher)
+    else {
+        return None;
+    };
+    // A bound ancestor is known only inside the rule's own evaluation.
+    if matches!(accessor, Accessor::Process(ProcessScope::Bound, _)) {
+        return None;
+    }
+    Some(Approver {
+        accessor: *accessor,
+        prefixes: set.prefixes()?,
+    })
+}
+
+/// Finds approvers of which at least one holds whenever `predicate` is true,
+/// with their selectivity: the length of the shortest prefix among them.
+///
+/// In `&&` the conjunct with the best selectivity is enough. In `||` every
+/// alternative needs approvers of its own, and their union approves the
+/// whole. A prefix of length 0 approves every value, so it never counts.
+fn approvers(predicate: &Predicate) -> Option<(usize, Vec<Approver>)> {
+    match predicate {
+        Predicate::Compare(comparison) => {
+            let approver = comparison_approver(comparison)?;
+            let shortest = approver.prefixes.iter().map(String::len).min()?;
+            (shortest > 0).then(|| (shortest, vec![approver]))
+        }
+        Predicate::And(items) => items.iter().filter_map(approvers).fold(
+            None,
+            |best: Option<(usize, Vec<Approver>)>, found| match best {
+                Some(best) if best.0 >= found.0 => Some(best),
+                _ => Some(found),
+            },
+        ),
+        Predicate::Or(items) if !items.is_empty() => {
+            let mut shortest = usize::MAX;
+            let mut union = Vec::new();
+            for item in items {
+                let (length, found) = approvers(item)?;
+                shortest = shortest.min(length);
+                union.extend(found);
+            }
+            Some((shortest, union))
+        }
+        _ => None,
+    }
 }
 
 impl RuleIndex {
@@ -155,26 +190,32 @@ impl RuleIndex {
         let mut index = RuleIndex::default();
         for (position, predicate) in predicates.enumerate() {
             let rule = position as u32;
-            let Some(approver) = approver(predicate) else {
+            let Some((_, found)) = approvers(predicate) else {
                 index.always.push(rule);
                 continue;
             };
-            let found = index
-                .fields
-                .iter()
-                .position(|trie| same_accessor(&trie.accessor, &approver.accessor));
-            let trie_index = found.unwrap_or_else(|| {
-                index.fields.push(FieldTrie {
-                    accessor: approver.accessor,
-                    nodes: vec![TrieNode::default()],
-                });
-                index.fields.len() - 1
-            });
-            for prefix in &approver.prefixes {
-                index.fields[trie_index].insert(prefix, rule);
+            for approver in found {
+                index.insert(approver, rule);
             }
         }
         index
+    }
+
+    fn insert(&mut self, approver: Approver, rule: u32) {
+        let found = self
+            .fields
+            .iter()
+            .position(|trie| same_accessor(&trie.accessor, &approver.accessor));
+        let trie_index = found.unwrap_or_else(|| {
+            self.fields.push(FieldTrie {
+                accessor: approver.accessor,
+                nodes: vec![TrieNode::default()],
+            });
+            self.fields.len() - 1
+        });
+        for prefix in &approver.prefixes {
+            self.fields[trie_index].insert(prefix, rule);
+        }
     }
 
     /// Sets `marks[i]` for each rule `i` that may match the event; `marks`
