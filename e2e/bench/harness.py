@@ -18,6 +18,7 @@ Every server binds to 127.0.0.1 only and is stopped before the harness exits.
 """
 
 import argparse
+import calendar
 import contextlib
 import json
 import os
@@ -377,6 +378,106 @@ def measure_probe_load(bench, sessions, events):
         probe.wait(10)
 
 
+WATCHED_OPEN_C = r"""
+#include <fcntl.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    long count = atol(argv[2]), pause_us = atol(argv[3]);
+    struct timespec pause = {pause_us / 1000000, (pause_us % 1000000) * 1000};
+    for (long i = 0; i < count; i++) {
+        int fd = open(argv[1], O_RDONLY);
+        if (fd < 0) return 1;
+        close(fd);
+        if (pause_us > 0) nanosleep(&pause, NULL);
+    }
+    return 0;
+}
+"""
+
+# (name, opens, microseconds between opens)
+LATENCY_PATTERNS = [("burst", 1000, 0), ("paced", 200, 10000)]
+
+
+def parse_time(text):
+    """Seconds since the epoch of an RFC 3339 UTC time with up to 9 decimals."""
+    stamp, _, fraction = text.rstrip("Z").partition(".")
+    whole = calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S"))
+    return whole + (float(f"0.{fraction}") if fraction else 0.0)
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def measure_alert_latency(bench):
+    """Syscall-to-alert latency: alert time minus event time, per configuration.
+
+    A program opens a watched file in a burst and then paced, under `trace`
+    (separate probe) and `run`, with a policy whose one rule matches that
+    file. Returns {config: {pattern: {p50_ms, p99_ms, alerts}}}.
+    """
+    source = bench.work / "watched_open.c"
+    binary = bench.work / "watched_open"
+    source.write_text(WATCHED_OPEN_C)
+    subprocess.run(["gcc", "-O2", "-o", str(binary), str(source)], check=True)
+    watched = bench.work / "watched"
+    watched.write_text("x")
+    policy = bench.work / "latency.policy"
+    policy.write_text("rules:\n  - id: latency_watch\n"
+                      f"    expression: open.file.path == \"{watched}\"\n")
+    port = free_port()
+    probe_alerts = bench.work / "latency-probe.jsonl"
+    probe = subprocess.Popen([bench.sentrace, "probe", "--listen", f"127.0.0.1:{port}",
+                              "--policy", str(policy), "--alerts", f"file:{probe_alerts}"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = {}
+    try:
+        wait_for_port(port, 20)
+        for config in ("trace", "run"):
+            results[config] = {}
+            for name, count, pause in LATENCY_PATTERNS:
+                command = [str(binary), str(watched), str(count), str(pause)]
+                if config == "trace":
+                    alerts = probe_alerts
+                    alerts.write_text("")
+                    argv = [bench.sentrace, "trace", "--probe-addr", f"127.0.0.1:{port}",
+                            "--"] + command
+                else:
+                    alerts = bench.work / "latency-run.jsonl"
+                    alerts.write_text("")
+                    argv = [bench.sentrace, "run", "--policy", str(policy), "--alerts",
+                            f"file:{alerts}", "--"] + command
+                subprocess.run(argv, check=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=300)
+                # The probe writes its last alerts shortly after the tracer exits.
+                deadline = time.monotonic() + 10
+                lines = []
+                while time.monotonic() < deadline:
+                    lines = alerts.read_text().splitlines()
+                    if len(lines) >= count:
+                        break
+                    time.sleep(0.1)
+                delays = []
+                for line in lines:
+                    alert = json.loads(line)
+                    delays.append(parse_time(alert["timestamp"])
+                                  - parse_time(alert["event"]["timestamp"]))
+                if not delays:
+                    raise RuntimeError(f"latency {config} {name}: no alert arrived")
+                results[config][name] = {
+                    "p50_ms": round(percentile(delays, 0.50) * 1000, 3),
+                    "p99_ms": round(percentile(delays, 0.99) * 1000, 3),
+                    "alerts": len(delays), "opens": count}
+                log(f"latency {config} {name}: {results[config][name]}")
+    finally:
+        probe.terminate()
+        probe.wait(10)
+    return results
+
+
 def measure_rule_throughput(bench):
     """Events per second per core of rule evaluation, from the rules crate's benchmark.
 
@@ -493,6 +594,7 @@ def main():
             rss, rate = measure_probe_load(bench, sessions, events)
             memory[f"probe_peak_rss_kib_{sessions}_sessions"] = rss
             throughput[f"probe_events_per_second_{sessions}_sessions"] = round(rate)
+        latency = measure_alert_latency(bench)
         rules = measure_rule_throughput(bench)
     finally:
         bench.cleanup()
@@ -503,12 +605,17 @@ def main():
         print(f"{key}: {value} KiB ({value / 1024:.1f} MiB)")
     for key, value in throughput.items():
         print(f"{key}: {value}")
+    for config, patterns in latency.items():
+        for name, figures in patterns.items():
+            print(f"alert latency {config} {name}: p50 {figures['p50_ms']} ms, "
+                  f"p99 {figures['p99_ms']} ms ({figures['alerts']} alerts of "
+                  f"{figures['opens']} opens)")
     for line in rules:
         print(f"rule evaluation: {line}")
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"machine": machine_description(), "args": vars(args), "results": results,
-             "memory": memory, "throughput": throughput, "rules": rules, "syscalls": bench.syscall_set}, indent=2))
+             "memory": memory, "throughput": throughput, "latency": latency, "rules": rules, "syscalls": bench.syscall_set}, indent=2))
 
 
 if __name__ == "__main__":
