@@ -22,8 +22,10 @@ use crate::sink::EventSink;
 
 /// Maximum events per `events` frame.
 const MAX_BATCH: usize = 512;
-/// Maximum time an event waits for others to share its frame. It adds at
-/// most this much to the time from a syscall to its alert.
+/// Maximum time an event waits for others to share its frame, when the
+/// previous frame went out less than this long ago. It adds at most this
+/// much to the time from a syscall to its alert, and nothing to the first
+/// event after a quiet spell.
 const LINGER: Duration = Duration::from_millis(2);
 /// First reconnect delay; it doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -302,14 +304,16 @@ enum Next {
 
 /// Writes batches until the connection breaks or the session ends.
 fn write_loop(stream: &mut TcpStream, shared: &Shared, broken: &AtomicBool) -> anyhow::Result<()> {
+    let mut last_frame: Option<Instant> = None;
     loop {
-        match next_work(shared, broken) {
+        match next_work(shared, broken, last_frame) {
             Next::Write(messages, events) => {
                 for message in &messages {
                     write_message(stream, message)?;
                 }
                 if let Some(last) = events.last().map(|item| item.seq) {
                     write_events(stream, &events)?;
+                    last_frame = Some(Instant::now());
                     let mut state = shared.lock();
                     state.sent = state.sent.max(last);
                 }
@@ -327,11 +331,13 @@ fn write_loop(stream: &mut TcpStream, shared: &Shared, broken: &AtomicBool) -> a
     }
 }
 
-/// Takes the next batch under the lock. A batch smaller than [`MAX_BATCH`]
-/// waits up to [`LINGER`] for more events. A busy workload then costs one
-/// frame, one wakeup of this thread and one of the probe per batch instead
-/// of per event. Action results and the end of the session skip the wait.
-fn next_work(shared: &Shared, broken: &AtomicBool) -> Next {
+/// Takes the next batch under the lock. While events keep coming (the last
+/// events frame, written at `last_frame`, is less than [`LINGER`] old), a
+/// batch smaller than [`MAX_BATCH`] waits up to [`LINGER`] for more. A busy
+/// workload then costs one frame, one wakeup of this thread and one of the
+/// probe per batch instead of per event, and an event after a quiet spell
+/// leaves at once. Action results and the end of the session skip the wait.
+fn next_work(shared: &Shared, broken: &AtomicBool, last_frame: Option<Instant>) -> Next {
     let mut state = shared.lock();
     let mut linger_until: Option<Instant> = None;
     loop {
@@ -344,8 +350,10 @@ fn next_work(shared: &Shared, broken: &AtomicBool) -> Next {
         state.report_lost("buffer full");
         let unsent = state.unsent();
         let now = Instant::now();
+        let quiet = last_frame.is_none_or(|written| now.duration_since(written) >= LINGER);
         let linger_over = linger_until.is_some_and(|until| now >= until);
-        let batch_ready = unsent >= MAX_BATCH || (unsent > 0 && (state.closing || linger_over));
+        let batch_ready =
+            unsent >= MAX_BATCH || (unsent > 0 && (state.closing || quiet || linger_over));
         if !state.outbox.is_empty() || batch_ready {
             let messages: Vec<TracerMessage> = state.outbox.drain(..).collect();
             let events = state.next_batch(MAX_BATCH);
