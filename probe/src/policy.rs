@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use protocol::{DenyRule, Event, EventKind, Process};
+use protocol::{DenyRule, Event, EventKind, Process, SignalRange};
 use rules::{LoadReport, MatchAction, Policy, RuleStatus, Variables};
 
 use crate::ruleset::{RuleAction, RuleMatch, RuleSet, SessionRuleState};
@@ -31,6 +31,10 @@ impl RuleSet for PolicyRules {
 
     fn deny_rules(&self) -> Vec<DenyRule> {
         self.policy.deny_rules()
+    }
+
+    fn signal_interest(&self) -> Option<Vec<SignalRange>> {
+        self.policy.signal_interest()
     }
 
     fn evaluate(

@@ -5,7 +5,7 @@
 use std::any::Any;
 use std::sync::{Arc, RwLock};
 
-use protocol::{DenyRule, Event, EventKind, Process};
+use protocol::{DenyRule, Event, EventKind, Process, SignalRange};
 
 /// Action a matching rule requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +61,11 @@ pub trait RuleSet: Send + Sync {
     fn event_types(&self) -> Vec<EventKind>;
     /// Rules that tracers enforce at syscall entry.
     fn deny_rules(&self) -> Vec<DenyRule>;
+    /// Signal numbers the rules may match for a target other than the
+    /// tracer; `None` for every number.
+    fn signal_interest(&self) -> Option<Vec<SignalRange>> {
+        None
+    }
     /// Evaluates every rule for this event type; `ancestors[0]` is the parent.
     fn evaluate(
         &self,

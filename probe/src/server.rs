@@ -348,6 +348,7 @@ async fn reject_hello<W: AsyncWrite + Unpin>(
         event_types: Vec::new(),
         syscalls: Vec::new(),
         deny_rules: Vec::new(),
+        signals: None,
         last_seq: 0,
     };
     let _ = write_message(writer, &welcome).await;
@@ -417,6 +418,7 @@ where
         syscalls: protocol::syscalls::syscalls_for_kinds(event_types.iter().copied()),
         event_types,
         deny_rules: rules.deny_rules(),
+        signals: rules.signal_interest(),
         last_seq: lock(session).last_seq,
     };
     write_message(writer, &welcome)

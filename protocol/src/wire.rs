@@ -108,6 +108,22 @@ pub struct DenyRule {
     pub expression: String,
 }
 
+/// Signal numbers from `first` to `last`, both included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalRange {
+    /// First signal number of the range.
+    pub first: u32,
+    /// Last signal number of the range; `u32::MAX` for every number above `first`.
+    pub last: u32,
+}
+
+impl SignalRange {
+    /// Returns true when `signal` lies in the range.
+    pub fn contains(&self, signal: u32) -> bool {
+        (self.first..=self.last).contains(&signal)
+    }
+}
+
 /// An action the probe requests from a tracer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -151,6 +167,11 @@ pub enum ProbeMessage {
         /// Rules the tracer enforces at syscall entry.
         #[serde(default)]
         deny_rules: Vec<DenyRule>,
+        /// Signal numbers that the loaded rules may match when a traced
+        /// process signals a process other than the tracer; `None` for
+        /// every number. Signals to the tracer are always reported.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signals: Option<Vec<SignalRange>>,
         /// Highest sequence number the probe has already received in this
         /// session (0 for a new session); the tracer resends what follows.
         #[serde(default)]

@@ -109,6 +109,44 @@ impl Predicate {
         }
     }
 
+    /// Evaluates the predicate in three-valued logic: `leaf` gives the value
+    /// of a comparison or boolean field, or `None` when it depends on what is
+    /// not known. Returns `None` when the result depends on it too.
+    pub fn partial_eval(&self, leaf: &dyn Fn(&Predicate) -> Option<bool>) -> Option<bool> {
+        match self {
+            Predicate::And(items) => {
+                let mut result = Some(true);
+                for item in items {
+                    match item.partial_eval(leaf) {
+                        Some(false) => return Some(false),
+                        None => result = None,
+                        Some(true) => {}
+                    }
+                }
+                result
+            }
+            Predicate::Or(items) => {
+                let mut result = Some(false);
+                for item in items {
+                    match item.partial_eval(leaf) {
+                        Some(true) => return Some(true),
+                        None => result = None,
+                        Some(false) => {}
+                    }
+                }
+                result
+            }
+            Predicate::Not(inner) => inner.partial_eval(leaf).map(|value| !value),
+            Predicate::Const(value) => Some(*value),
+            Predicate::Compare(_) | Predicate::Truthy(_) => leaf(self),
+            // Even a predicate true for every ancestor needs an ancestor to exist.
+            Predicate::AnyAncestor(inner) => match inner.partial_eval(leaf) {
+                Some(false) => Some(false),
+                _ => None,
+            },
+        }
+    }
+
     /// Estimates the cost of evaluating, to run cheap tests first in `&&` and `||`.
     pub fn cost(&self) -> u32 {
         match self {

@@ -74,7 +74,7 @@ pub enum Value<'a> {
 }
 
 type ProcessGetter = for<'a> fn(&'a Process) -> Value<'a>;
-type EventGetter = for<'a> fn(&'a Event) -> Option<Value<'a>>;
+pub(crate) type EventGetter = for<'a> fn(&'a Event) -> Option<Value<'a>>;
 
 /// The process that a process field reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -49,6 +49,7 @@ mod load;
 mod parse;
 mod policy;
 mod report;
+mod signals;
 mod variables;
 mod yaml;
 

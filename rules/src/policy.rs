@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use protocol::{DenyRule, Event, EventKind, Process};
+use protocol::{DenyRule, Event, EventKind, Process, SignalRange};
 
 use crate::compile::{self, Scope};
 use crate::eval::{value_to_var, Context, Operand, Predicate};
@@ -142,6 +142,15 @@ impl Policy {
             .into_iter()
             .filter(|kind| !self.by_kind[*kind as usize].is_empty())
             .collect()
+    }
+
+    /// Returns the ranges of signal numbers that some active rule may match
+    /// when a process signals a process other than the tracer, or `None`
+    /// when every number may match. The tracer stops only at signal
+    /// syscalls with these numbers, and at every signal to itself.
+    pub fn signal_interest(&self) -> Option<Vec<SignalRange>> {
+        let rules = &self.by_kind[EventKind::Signal as usize];
+        crate::signals::interest(rules.iter().map(|rule| &rule.predicate))
     }
 
     /// Returns the active rules with a `deny` action whose fields the tracer

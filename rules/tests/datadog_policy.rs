@@ -69,3 +69,22 @@ fn cgroup_rules_are_active_and_nothing_is_misspelt() {
     assert!(summary.active >= 235, "{summary:?}");
     assert_eq!(summary.error, 0, "{summary:?}");
 }
+
+#[test]
+fn signal_rules_read_high_numbers_only() {
+    let builtin = (
+        "<builtin>".to_string(),
+        sentrace_rules::BUILTIN_POLICY.to_string(),
+    );
+    let datadog = (
+        "datadog_default.policy".to_string(),
+        std::fs::read_to_string(datadog_policy()).unwrap(),
+    );
+    let (policy, _) = Policy::load_sources(&[datadog, builtin]).unwrap();
+    // rootkit_activation reads `signal.type > 31`; the built-in rule reads
+    // only signals to the tracer, which the tracer always reports.
+    let interest = policy.signal_interest().expect("a narrowed set");
+    assert_eq!(interest.len(), 1, "{interest:?}");
+    assert_eq!(interest[0].first, 32);
+    assert_eq!(interest[0].last, u32::MAX);
+}

@@ -49,6 +49,8 @@
 
 use std::ffi::OsString;
 
+use protocol::SignalRange;
+
 use crate::sink::{EventSink, SyscallGate};
 
 mod arguments;
@@ -83,6 +85,10 @@ pub struct TraceConfig {
     /// Syscall names to trace; `None` traces every syscall sentrace decodes.
     /// Names unknown on this architecture are skipped.
     pub syscalls: Option<Vec<String>>,
+    /// Signal numbers to report when a traced process signals a process
+    /// other than the tracer; `None` for every number. Signals to the
+    /// tracer are always reported.
+    pub signals: Option<Vec<SignalRange>>,
     /// Stop at every syscall instead of installing a seccomp filter (for
     /// kernels without seccomp-bpf).
     pub disable_seccomp: bool,

@@ -23,7 +23,7 @@
 
 use std::time::Duration;
 
-use protocol::Hello;
+use protocol::{Hello, SignalRange};
 
 use crate::sink::{EventSink, SyscallGate};
 
@@ -94,6 +94,9 @@ pub struct Welcomed {
     pub syscalls: Option<Vec<String>>,
     /// The probe's deny rules, compiled; `None` when there are none.
     pub deny_gate: Option<Box<dyn SyscallGate>>,
+    /// Signal numbers the probe's rules may match for a target other than
+    /// the tracer; `None` for every number.
+    pub signals: Option<Vec<SignalRange>>,
 }
 
 impl std::fmt::Debug for Welcomed {
@@ -102,6 +105,7 @@ impl std::fmt::Debug for Welcomed {
             .debug_struct("Welcomed")
             .field("syscalls", &self.syscalls)
             .field("deny_gate", &self.deny_gate.is_some())
+            .field("signals", &self.signals)
             .finish()
     }
 }

@@ -82,6 +82,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
     }
     let mut config = TraceConfig {
         syscalls: None,
+        signals: None,
         disable_seccomp: args.disable_seccomp,
         uid: args.uid,
         gid: args.gid,
@@ -92,6 +93,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
         None => {
             let (sink, welcomed) = link::connect(link_options(&args)?)?;
             config.syscalls = welcomed.syscalls;
+            config.signals = welcomed.signals;
             (sink, welcomed.deny_gate)
         }
     };

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use protocol::syscalls::syscalls_for_kinds;
-use protocol::EventKind;
+use protocol::{EventKind, SignalRange};
 use seccompiler::{
     sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
     SeccompFilter, SeccompRule, TargetArch,
@@ -63,8 +63,14 @@ pub fn syscall_set(names: Option<&[String]>) -> BTreeSet<i64> {
 }
 
 /// Builds the seccomp program: the foreign-ABI prefix, then a seccompiler
-/// filter that traces `traced` and allows every other syscall.
-pub fn build_program(traced: &BTreeSet<i64>) -> Result<BpfProgram, TraceError> {
+/// filter that traces `traced` and allows every other syscall. Signal
+/// syscalls stop only for the numbers in `signals` (every number when
+/// `None`) or when they may reach process `tracer`.
+pub fn build_program(
+    traced: &BTreeSet<i64>,
+    signals: Option<&[SignalRange]>,
+    tracer: u32,
+) -> Result<BpfProgram, TraceError> {
     let event_only: BTreeSet<i64> = syscall_set(Some(
         &EVENT_ONLY
             .iter()
@@ -74,7 +80,7 @@ pub fn build_program(traced: &BTreeSet<i64>) -> Result<BpfProgram, TraceError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = traced
         .iter()
         .filter(|nr| !event_only.contains(nr))
-        .map(|&nr| Ok((nr, argument_rules(nr)?)))
+        .map(|&nr| Ok((nr, argument_rules(nr, signals, tracer)?)))
         .collect::<Result<_, TraceError>>()?;
     for (nr, conditions) in escape_rules()? {
         // A syscall that already stops unconditionally keeps doing so.
@@ -104,16 +110,81 @@ pub fn build_program(traced: &BTreeSet<i64>) -> Result<BpfProgram, TraceError> {
 /// Returns the argument conditions under which syscall `nr` stops, empty
 /// for an unconditional stop. `sendto` stops only with a destination
 /// address (argument 4), because that is how a resolver without connect
-/// sends a DNS query. Sends on connected sockets stay untraced.
-fn argument_rules(nr: i64) -> Result<Vec<SeccompRule>, TraceError> {
-    if nr != i64::from(Sysno::sendto.id()) {
-        return Ok(Vec::new());
+/// sends a DNS query. Sends on connected sockets stay untraced. Signal
+/// syscalls stop as [`signal_rules`] says.
+fn argument_rules(
+    nr: i64,
+    signals: Option<&[SignalRange]>,
+    tracer: u32,
+) -> Result<Vec<SeccompRule>, TraceError> {
+    if nr == i64::from(Sysno::sendto.id()) {
+        let has_destination = condition(4, SeccompCmpArgLen::Qword, SeccompCmpOp::Ne, 0)?;
+        return Ok(vec![rule(vec![has_destination])?]);
     }
-    let filter_error = |error: seccompiler::BackendError| TraceError::Filter(error.to_string());
-    let has_destination = SeccompCondition::new(4, SeccompCmpArgLen::Qword, SeccompCmpOp::Ne, 0)
-        .map_err(filter_error)?;
-    let rule = SeccompRule::new(vec![has_destination]).map_err(filter_error)?;
-    Ok(vec![rule])
+    match (signals, signal_arguments(nr)) {
+        (Some(signals), Some((pid_index, signal_index))) => {
+            signal_rules(signals, tracer, pid_index, signal_index)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// The indexes of the target pid and of the signal number among the
+/// arguments of a signal syscall that names its target by pid. tkill
+/// (which can name any thread of the tracer) and pidfd_send_signal (whose
+/// target hides behind a file descriptor) always stop.
+fn signal_arguments(nr: i64) -> Option<(u8, u8)> {
+    let sysno = Sysno::new(usize::try_from(nr).ok()?)?;
+    match sysno.name() {
+        "kill" | "rt_sigqueueinfo" => Some((0, 1)),
+        "tgkill" | "rt_tgsigqueueinfo" => Some((0, 2)),
+        _ => None,
+    }
+}
+
+/// Stops a signal syscall when its number lies in one of `signals`, or when
+/// its target may be the tracer: the tracer's pid, 0 (the caller's process
+/// group) or a negative pid (a process group, or -1 for every process).
+fn signal_rules(
+    signals: &[SignalRange],
+    tracer: u32,
+    pid_index: u8,
+    signal_index: u8,
+) -> Result<Vec<SeccompRule>, TraceError> {
+    let pid = |op, value| condition(pid_index, SeccompCmpArgLen::Dword, op, value);
+    let number = |op, value| condition(signal_index, SeccompCmpArgLen::Dword, op, value);
+    let mut rules = vec![
+        rule(vec![pid(SeccompCmpOp::Eq, u64::from(tracer))?])?,
+        rule(vec![pid(SeccompCmpOp::Eq, 0)?])?,
+        rule(vec![pid(SeccompCmpOp::Ge, 0x8000_0000)?])?,
+    ];
+    for range in signals {
+        let mut conditions = Vec::new();
+        if range.first == range.last {
+            conditions.push(number(SeccompCmpOp::Eq, u64::from(range.first))?);
+        } else {
+            conditions.push(number(SeccompCmpOp::Ge, u64::from(range.first))?);
+            if range.last != u32::MAX {
+                conditions.push(number(SeccompCmpOp::Le, u64::from(range.last))?);
+            }
+        }
+        rules.push(rule(conditions)?);
+    }
+    Ok(rules)
+}
+
+fn condition(
+    index: u8,
+    length: SeccompCmpArgLen,
+    op: SeccompCmpOp,
+    value: u64,
+) -> Result<SeccompCondition, TraceError> {
+    SeccompCondition::new(index, length, op, value)
+        .map_err(|error| TraceError::Filter(error.to_string()))
+}
+
+fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule, TraceError> {
+    SeccompRule::new(conditions).map_err(|error| TraceError::Filter(error.to_string()))
 }
 
 /// Rules for the syscalls that could take a process out of the tracer's
@@ -232,18 +303,38 @@ mod tests {
                 .any(|instruction| instruction.k == ARG4_LOW || instruction.k == ARG4_HIGH)
         };
         let sendto = i64::from(Sysno::sendto.id());
-        let with_sendto = build_program(&BTreeSet::from([sendto])).unwrap();
+        let with_sendto = build_program(&BTreeSet::from([sendto]), None, 1).unwrap();
         assert!(loads_arg4(&with_sendto));
-        assert_eq!(argument_rules(sendto).unwrap().len(), 1);
+        assert_eq!(argument_rules(sendto, None, 1).unwrap().len(), 1);
         let connect = i64::from(Sysno::connect.id());
-        let without = build_program(&BTreeSet::from([connect])).unwrap();
+        let without = build_program(&BTreeSet::from([connect]), None, 1).unwrap();
         assert!(!loads_arg4(&without));
-        assert!(argument_rules(connect).unwrap().is_empty());
+        assert!(argument_rules(connect, None, 1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn signal_syscalls_stop_for_their_ranges() {
+        let kill = i64::from(Sysno::kill.id());
+        let tkill = i64::from(Sysno::tkill.id());
+        let ranges = [
+            SignalRange { first: 9, last: 9 },
+            SignalRange {
+                first: 32,
+                last: u32::MAX,
+            },
+        ];
+        // The tracer's pid, 0, negative pids, then one rule per range.
+        assert_eq!(argument_rules(kill, Some(&ranges), 1).unwrap().len(), 5);
+        assert_eq!(argument_rules(kill, Some(&[]), 1).unwrap().len(), 3);
+        assert!(argument_rules(kill, None, 1).unwrap().is_empty());
+        assert!(argument_rules(tkill, Some(&ranges), 1).unwrap().is_empty());
+        let program = build_program(&BTreeSet::from([kill]), Some(&ranges), 4242).unwrap();
+        assert!(program.iter().any(|instruction| instruction.k == 4242));
     }
 
     #[test]
     fn program_starts_with_foreign_abi_prefix() {
-        let program = build_program(&syscall_set(None)).unwrap();
+        let program = build_program(&syscall_set(None), None, 1).unwrap();
         assert_eq!(program[0].k, 4);
         assert_eq!(program[2].k, SECCOMP_RET_TRACE | DATA_I386);
     }

@@ -108,7 +108,11 @@ pub fn run_wrapped(
     let program = if config.disable_seccomp {
         None
     } else {
-        Some(filter::build_program(&traced)?)
+        Some(filter::build_program(
+            &traced,
+            config.signals.as_deref(),
+            std::process::id(),
+        )?)
     };
     let use_seccomp = program.is_some();
     let launch = Launch::new(command, program, config.uid, config.gid)?;
@@ -420,6 +424,9 @@ impl<'a> Session<'a> {
         let Some(mut decoded) = decode_entry(caller, name, regs) else {
             return;
         };
+        if !self.wants(&decoded.body) {
+            return;
+        }
         if let EventBody::Connect { connect } = &mut decoded.body {
             self.note_connect(tid, regs, &connect.addr);
             connect.addr.hostname = self.resolved_hostname(&connect.addr.ip);
@@ -471,6 +478,22 @@ impl<'a> Session<'a> {
         if signals_tracer {
             tracing::debug!(tid, "a traced process signals the tracer");
             self.sink.flush_buffered();
+        }
+    }
+
+    /// Returns false for a signal event whose number no rule reads and
+    /// whose target is not the tracer. Without seccomp, or when the filter
+    /// stopped for a pid that turned out not to be the tracer's group, such
+    /// signals reach the decoder.
+    fn wants(&self, body: &EventBody) -> bool {
+        match (body, &self.config.signals) {
+            (EventBody::Signal { signal }, Some(ranges)) => {
+                signal.target.is_tracer
+                    || ranges
+                        .iter()
+                        .any(|range| range.contains(signal.signal_type))
+            }
+            _ => true,
         }
     }
 

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use protocol::{
-    encode_frame, read_frame, DenyRule, FrameError, ProbeMessage, Sequenced, TracerMessage,
+    encode_frame, read_frame, DenyRule, FrameError, ProbeMessage, Sequenced, SignalRange,
+    TracerMessage,
 };
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
@@ -41,6 +42,7 @@ enum Greeting {
     Accepted {
         syscalls: Vec<String>,
         deny_rules: Vec<DenyRule>,
+        signals: Option<Vec<SignalRange>>,
     },
     Rejected(String),
 }
@@ -123,6 +125,7 @@ pub(crate) fn start(options: LinkOptions) -> anyhow::Result<(LinkSink, Welcomed)
     let unwelcomed = Welcomed {
         syscalls: None,
         deny_gate: None,
+        signals: None,
     };
     if options.start_immediately {
         return Ok((sink, unwelcomed));
@@ -131,6 +134,7 @@ pub(crate) fn start(options: LinkOptions) -> anyhow::Result<(LinkSink, Welcomed)
         Ok(Greeting::Accepted {
             syscalls,
             deny_rules,
+            signals,
         }) => {
             let deny_gate = gate::build(&deny_rules);
             Ok((
@@ -138,6 +142,7 @@ pub(crate) fn start(options: LinkOptions) -> anyhow::Result<(LinkSink, Welcomed)
                 Welcomed {
                     syscalls: Some(syscalls),
                     deny_gate,
+                    signals,
                 },
             ))
         }
@@ -225,6 +230,7 @@ fn run_connection(
         reason,
         syscalls,
         deny_rules,
+        signals,
         last_seq,
         ..
     } = welcome
@@ -246,6 +252,7 @@ fn run_connection(
         let _ = sender.send(Greeting::Accepted {
             syscalls,
             deny_rules,
+            signals,
         });
     }
 
