@@ -30,7 +30,11 @@ impl DenyPolicy {
                     "deny rule {}: needs return values, ancestors or variables, which are unknown at syscall entry",
                     rule.id
                 )),
-                Ok(compiled) => by_kind[compiled.event as usize].push((rule.id.clone(), compiled.predicate)),
+                Ok(compiled) => {
+                    for (kind, predicate) in compiled.variants {
+                        by_kind[kind as usize].push((rule.id.clone(), predicate));
+                    }
+                }
                 Err(error) => errors.push(format!("deny rule {}: {}", rule.id, error.message)),
             }
         }
