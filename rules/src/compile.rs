@@ -103,7 +103,8 @@ pub(crate) struct Compiled {
     pub variants: Vec<(EventKind, Predicate)>,
     /// True when the rule reads a return value (known only at syscall exit).
     pub uses_retval: bool,
-    /// True when it reads parents, ancestors or variables (unknown to the tracer).
+    /// True when it reads parents, ancestors, variables or container tags
+    /// (unknown to the tracer).
     pub uses_context: bool,
 }
 
@@ -472,6 +473,11 @@ impl<'a> Compiler<'a> {
             Accessor::Process(ProcessScope::Parent | ProcessScope::Ancestors, _)
                 | Accessor::AncestorCount
         ) {
+            self.uses_context = true;
+        }
+        // The probe sets container tags from the tracer's hello, so the
+        // tracer's own events lack them.
+        if name.ends_with("container.tags") || name == "event.service" {
             self.uses_context = true;
         }
         if matches!(accessor, Accessor::Process(ProcessScope::Bound, _)) {

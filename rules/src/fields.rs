@@ -21,12 +21,14 @@ mod events;
 mod file;
 mod fim;
 mod secl;
+mod workload;
 
 use common::{retval, SHARED_FIELDS};
 use events::EVENT_FIELDS;
 use file::{PROCESS_FILE_FIELDS, STAT_FIELDS};
 pub(crate) use fim::{FimTarget, FIM_TARGETS, FIM_WRITE_PREFIX};
 pub(crate) use secl::is_secl_field;
+use workload::{container_tags, USER_SESSION_FIELDS};
 
 /// The type of a field's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,6 +220,7 @@ const PROCESS_FIELDS: &[(&str, FieldType, ProcessGetter)] = &[
     ("group", FieldType::Str, |p| user_name(p.gid)),
     ("cwd", FieldType::Path, |p| text(&p.cwd)),
     ("container.id", FieldType::Str, |p| text(&p.container.id)),
+    ("container.tags", FieldType::StrList, container_tags),
     ("is_thread", FieldType::Bool, |p| {
         Value::Bool(p.pid != p.tid)
     }),
@@ -319,7 +322,10 @@ fn resolve_process(name: &str) -> Option<ResolvedField> {
 
 /// Returns every process field, relative to `process.`.
 fn process_rows() -> impl Iterator<Item = &'static (&'static str, FieldType, ProcessGetter)> {
-    PROCESS_FIELDS.iter().chain(PROCESS_FILE_FIELDS)
+    PROCESS_FIELDS
+        .iter()
+        .chain(PROCESS_FILE_FIELDS)
+        .chain(USER_SESSION_FIELDS)
 }
 
 /// Finds a process field by its name relative to `process.`.
@@ -333,6 +339,7 @@ const CONTAINER_FIELDS: &[(&str, FieldType, ProcessGetter)] = &[
     ("container.created_at", FieldType::Int, |p| {
         file::container_created_at(p)
     }),
+    ("container.tags", FieldType::StrList, container_tags),
     ("cgroup.id", FieldType::Str, |p| text(&p.cgroup.id)),
     ("cgroup.file.inode", FieldType::Int, |p| {
         int(p.cgroup.inode as i64)
@@ -353,6 +360,7 @@ const GLOBAL_FIELDS: &[(&str, FieldType, EventGetter)] = &[
             _ => "runtime",
         }))
     }),
+    ("event.service", FieldType::Str, workload::service),
 ];
 
 /// Returns the field after `ancestors[X].`.
