@@ -2,13 +2,14 @@
 //! changed", whatever the syscall.
 //!
 //! A rule that reads `fim.write.file.X` runs on every event type that
-//! changes a file, with `fim.write.file.` read as that event's file. As in
-//! Datadog's agent (7.63 and later), the event types are open (only with a
-//! write, create, truncate or append flag), chmod (only when the mode
-//! changes), chown (only when the owner or group changes), link, rename,
-//! unlink and utimes. A rename is also checked against its destination, so
-//! a file renamed into a watched directory matches. The compiler does the
-//! expansion (`compile/fim.rs`); this module names the fields.
+//! changes a file, with `fim.write.file.` read as that event's file. The
+//! event types follow Datadog's agent (`pkg/security/secl/rules/fim_unix.go`
+//! in the datadog-agent repository). They are open with a write, create,
+//! truncate or append flag, chmod that changes the mode, chown that changes
+//! the owner or group, and every link, rename, unlink and utimes. A rename
+//! is also checked against its destination, so a file renamed into a
+//! watched directory matches. The compiler does the expansion
+//! (`compile/fim.rs`), and this module names the fields.
 
 use protocol::EventKind;
 
