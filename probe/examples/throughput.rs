@@ -109,6 +109,7 @@ fn run_client(addr: std::net::SocketAddr, index: usize, frames: &Arc<Vec<Vec<u8>
         pid_ns: 0,
         entrypoint: vec!["bench".into()],
         token: None,
+        tags: Vec::new(),
     };
     write_frame(&mut stream, &TracerMessage::Hello(hello)).expect("hello");
     let _: ProbeMessage = read_frame(&mut stream).expect("welcome");

@@ -180,6 +180,33 @@ pub fn process_bytes(process: &Process) -> usize {
         + process.file.name.len()
         + process.cwd.len()
         + process.container.id.len()
+        + user_session_bytes(process)
+}
+
+/// Returns the estimated bytes of a process's user session. The probe reads
+/// a copy with every event, so each process in a tree has its own.
+fn user_session_bytes(process: &Process) -> usize {
+    let Some(session) = &process.user_session else {
+        return 0;
+    };
+    let list = |items: &[String]| -> usize {
+        items
+            .iter()
+            .map(|item| item.len() + ARGUMENT_OVERHEAD)
+            .sum()
+    };
+    let extra: usize = session
+        .k8s_extra
+        .iter()
+        .map(|(key, values)| key.len() + ARGUMENT_OVERHEAD + list(values))
+        .sum();
+    // The shared allocation holding the struct, and one per string in it.
+    ARGUMENT_OVERHEAD * 4
+        + session.id.len()
+        + session.k8s_username.len()
+        + session.k8s_uid.len()
+        + list(&session.k8s_groups)
+        + extra
 }
 
 /// Cuts the strings of a process to the sizes a tree keeps: at most

@@ -471,9 +471,12 @@ where
                     .map_err(|_| ("io", "ack not sent".to_string()))?;
                 tokio::task::yield_now().await;
             }
-            TracerMessage::Snapshot { processes } => {
+            TracerMessage::Snapshot { mut processes } => {
                 make_room(shared, processes.iter());
                 let mut session = lock(session);
+                for process in &mut processes {
+                    session.tag(process);
+                }
                 session.tree.add_snapshot(&processes);
                 count_dropped(shared, &mut session);
             }

@@ -27,6 +27,9 @@ pub const MAX_SESSIONS: usize = 65_536;
 pub struct Session {
     /// Identity of the tracer, from its hello.
     pub info: SessionInfo,
+    /// Tags of the workload, from the hello; set as `container.tags` of
+    /// every process the session reports.
+    pub tags: Option<Arc<[String]>>,
     /// Highest sequence number processed.
     pub last_seq: u64,
     /// Processes of the session.
@@ -39,7 +42,7 @@ pub struct Session {
     connections: usize,
     /// Key of the session in the index of disconnected sessions.
     disconnected_key: Option<(Instant, u64)>,
-    /// Bytes of `info` charged to the budget.
+    /// Bytes of `info` and `tags` charged to the budget.
     info_bytes: usize,
     budget: Arc<Budget>,
 }
@@ -54,10 +57,12 @@ impl Session {
     /// charges `budget`.
     pub fn with_limits(hello: &Hello, limits: &Limits, budget: Arc<Budget>) -> Session {
         let info = session_info(hello);
-        let info_bytes = info_bytes(&info);
+        let tags = session_tags(hello);
+        let info_bytes = info_bytes(&info, tags.as_deref());
         budget.charge_bytes(info_bytes);
         Session {
             info,
+            tags,
             last_seq: 0,
             tree: ProcessTree::with_budget(
                 limits.max_session_processes,
@@ -73,13 +78,22 @@ impl Session {
         }
     }
 
-    /// Replaces the identity from a newer hello of the same session.
-    fn set_info(&mut self, info: SessionInfo) {
-        let bytes = info_bytes(&info);
+    /// Replaces the identity and tags from a newer hello of the same session.
+    fn set_info(&mut self, hello: &Hello) {
+        let info = session_info(hello);
+        let tags = session_tags(hello);
+        let bytes = info_bytes(&info, tags.as_deref());
         self.budget.release(0, self.info_bytes);
         self.budget.charge_bytes(bytes);
         self.info_bytes = bytes;
         self.info = info;
+        self.tags = tags;
+    }
+
+    /// Sets the session's tags as the container tags of `process`, in place
+    /// of any the tracer sent.
+    pub fn tag(&self, process: &mut Process) {
+        process.container.tags.clone_from(&self.tags);
     }
 }
 
@@ -89,8 +103,13 @@ impl Drop for Session {
     }
 }
 
-fn info_bytes(info: &SessionInfo) -> usize {
-    SESSION_OVERHEAD + 2 * info.id.len() + info.hostname.len() + info.container_id.len()
+fn info_bytes(info: &SessionInfo, tags: Option<&[String]>) -> usize {
+    let tags: usize = tags.unwrap_or_default().iter().map(String::len).sum();
+    SESSION_OVERHEAD + 2 * info.id.len() + info.hostname.len() + info.container_id.len() + tags
+}
+
+fn session_tags(hello: &Hello) -> Option<Arc<[String]>> {
+    (!hello.tags.is_empty()).then(|| Arc::from(hello.tags.as_slice()))
 }
 
 fn session_info(hello: &Hello) -> SessionInfo {
@@ -140,10 +159,11 @@ fn process_event(
     session: &mut Session,
     rules: &dyn RuleSet,
     metrics: &Metrics,
-    event: Event,
+    mut event: Event,
     outcome: &mut BatchOutcome,
 ) {
     metrics.event_received(event.kind());
+    session.tag(&mut event.process);
     if let EventBody::Lost { lost } = &event.body {
         metrics
             .events_lost
@@ -280,7 +300,7 @@ impl Sessions {
             if let Some(key) = state.disconnected_key.take() {
                 map.disconnected.remove(&key);
             }
-            state.set_info(session_info(hello));
+            state.set_info(hello);
             state.disconnected_at = None;
             state.connections += 1;
         }
@@ -488,6 +508,7 @@ mod tests {
             pid_ns: 1,
             entrypoint: vec![],
             token: None,
+            tags: Vec::new(),
         }
     }
 
@@ -576,6 +597,40 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn hello_tags_become_container_tags() {
+        let mut tagged = hello();
+        tagged.tags = vec!["env:prod".into(), "tags.datadoghq.com/service".into()];
+        let mut session = Session::new(&tagged);
+        let mut forged = open(1, "/etc/shadow");
+        forged.event.process.container.tags = Some(Arc::from(vec!["forged".to_string()]));
+        let outcome = process_batch(&mut session, &ShadowRule, &Metrics::default(), vec![forged]);
+        let tags = outcome.alerts[0].event.process.container.tags.as_deref();
+        assert_eq!(tags, Some(&tagged.tags[..]));
+        let kept = session.tree.get(9).and_then(|p| p.container.tags.clone());
+        assert_eq!(kept.as_deref(), Some(&tagged.tags[..]));
+
+        let mut untagged = Session::new(&hello());
+        let outcome = process_batch(
+            &mut untagged,
+            &ShadowRule,
+            &Metrics::default(),
+            vec![open(1, "/etc/shadow")],
+        );
+        assert_eq!(outcome.alerts[0].event.process.container.tags, None);
+    }
+
+    #[test]
+    fn reopened_session_takes_new_tags() {
+        let sessions = Sessions::default();
+        sessions.open(&hello()).unwrap();
+        let mut tagged = hello();
+        tagged.tags = vec!["team:a".into()];
+        let session = sessions.open(&tagged).unwrap();
+        let tags = session.lock().unwrap().tags.clone();
+        assert_eq!(tags.as_deref(), Some(&["team:a".to_string()][..]));
     }
 
     #[test]

@@ -5,7 +5,11 @@
 //! here. The event-specific object sits under the key named by `type`, for
 //! example `{"type": "open", "process": {...}, "open": {...}}`.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
+
+use crate::user_session::UserSession;
 
 /// One security event: the acting process, the time, and the event body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,6 +117,12 @@ pub struct Container {
     /// epoch; 0 outside containers or when not known.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub created_at: u64,
+    /// Tags of the workload (`key:value`, or a bare `key`), as
+    /// `sentrace trace --tag` declares them, or `None` without tags. Every
+    /// event of a session shares one list, so copying a process copies a
+    /// pointer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Arc<[String]>>,
 }
 
 /// The context of the process that made a syscall.
@@ -165,6 +175,11 @@ pub struct Process {
     /// Permitted capabilities (`CapPrm`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cap_permitted: u64,
+    /// The user session the process runs in, such as the Kubernetes user of
+    /// a `kubectl exec`, or `None` outside a declared session. Every process
+    /// of the session shares it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_session: Option<Arc<UserSession>>,
 }
 
 /// The cgroup a process belongs to.
@@ -939,6 +954,32 @@ mod tests {
         address.hostname = "example.com".into();
         let value = serde_json::to_value(&address).unwrap();
         assert_eq!(value["hostname"], "example.com");
+    }
+
+    #[test]
+    fn tags_and_user_session_are_shared_and_optional() {
+        let mut event = sample_open();
+        let value = serde_json::to_value(&event).unwrap();
+        assert!(value["process"]["container"].get("tags").is_none());
+        assert!(value["process"].get("user_session").is_none());
+
+        event.process.container.tags = Some(Arc::from(vec!["env:prod".to_string()]));
+        event.process.user_session = Some(Arc::new(UserSession {
+            k8s_username: "alice".into(),
+            ..UserSession::default()
+        }));
+        let copy = event.process.clone();
+        let (Some(tags), Some(copied)) = (&event.process.container.tags, &copy.container.tags)
+        else {
+            panic!("tags lost in the copy");
+        };
+        assert!(Arc::ptr_eq(tags, copied));
+
+        let value = serde_json::to_value(&event).unwrap();
+        assert_eq!(value["process"]["container"]["tags"][0], "env:prod");
+        assert_eq!(value["process"]["user_session"]["k8s_username"], "alice");
+        let back: Event = serde_json::from_value(value).unwrap();
+        assert_eq!(back, event);
     }
 
     #[test]

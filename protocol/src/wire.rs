@@ -53,6 +53,11 @@ pub struct Hello {
     /// Shared secret, when the probe requires one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Tags of the workload (`key:value` or a bare `key`). They travel once
+    /// per connection, and the probe sets them as `container.tags` of every
+    /// process of the session.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 /// An event with its sequence number within the session (starting at 1).
@@ -320,9 +325,25 @@ mod tests {
             pid_ns: 4026531836,
             entrypoint: vec!["sh".into()],
             token: None,
+            tags: Vec::new(),
         });
         let value = serde_json::to_value(&hello).unwrap();
         assert_eq!(value["msg"], "hello");
         assert_eq!(value["mode"], "wrap");
+        assert!(value.get("tags").is_none());
+    }
+
+    #[test]
+    fn hello_without_tags_reads_as_untagged() {
+        let text = r#"{"msg":"hello","version":1,"session_id":"s1","mode":"wrap","hostname":"h"}"#;
+        let TracerMessage::Hello(hello) = serde_json::from_str(text).unwrap() else {
+            panic!("not a hello");
+        };
+        assert!(hello.tags.is_empty());
+        let tagged = r#"{"msg":"hello","version":1,"session_id":"s1","mode":"wrap","hostname":"h","tags":["env:prod"]}"#;
+        let TracerMessage::Hello(hello) = serde_json::from_str(tagged).unwrap() else {
+            panic!("not a hello");
+        };
+        assert_eq!(hello.tags, ["env:prod"]);
     }
 }

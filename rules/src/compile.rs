@@ -8,10 +8,11 @@ use protocol::EventKind;
 
 use crate::constants;
 use crate::eval::{var_type, Comparison, Matcher, Operand, Predicate, VarRef};
-use crate::fields::{self, Accessor, FieldType, ProcessScope};
+use crate::fields::{self, Accessor, FieldType, FimTarget, ProcessScope, FIM_WRITE_PREFIX};
 use crate::parse::{CmpOp, Expr, Node, ParseError, Span};
 use crate::variables::{VarScope, VarValue};
 
+mod fim;
 mod matcher;
 
 use matcher::{build_matcher, fold, Static};
@@ -44,7 +45,6 @@ const FOREIGN_EVENTS: &[&str] = &[
     "delete",
     "change_permission",
     "set",
-    "fim",
 ];
 
 /// A failure to compile: a real error, or a feature sentrace lacks.
@@ -97,17 +97,21 @@ pub(crate) struct Scope {
 /// The result of compiling a rule expression.
 #[derive(Debug)]
 pub(crate) struct Compiled {
-    pub predicate: Predicate,
-    /// The event type the rule needs (exec when it only reads process fields).
-    pub event: EventKind,
+    /// The predicate for each event type the rule runs on: one, unless the
+    /// rule reads `fim.write.file.*`. A rule that reads only process fields
+    /// runs on exec.
+    pub variants: Vec<(EventKind, Predicate)>,
     /// True when the rule reads a return value (known only at syscall exit).
     pub uses_retval: bool,
-    /// True when it reads parents, ancestors or variables (unknown to the tracer).
+    /// True when it reads parents, ancestors, variables or container tags
+    /// (unknown to the tracer).
     pub uses_context: bool,
 }
 
 struct Compiler<'a> {
     scope: &'a Scope,
+    /// The reading of `fim.write.file.` while a `fim` rule is expanded.
+    fim: Option<FimTarget>,
     event: Option<(EventKind, String)>,
     uses_retval: bool,
     uses_context: bool,
@@ -117,21 +121,19 @@ struct Compiler<'a> {
 
 /// Compiles a boolean expression.
 pub(crate) fn compile(expr: &Expr, scope: &Scope) -> Result<Compiled, CompileError> {
-    let mut compiler = Compiler {
-        scope,
-        event: None,
-        uses_retval: false,
-        uses_context: false,
-        iterates: false,
-        macro_depth: 0,
-    };
-    let mut predicate = compiler.predicate(expr)?;
-    if compiler.iterates {
-        predicate = Predicate::AnyAncestor(Box::new(predicate));
+    if fim::mentions_fim(expr, scope) {
+        let expansion = fim::expand(expr, scope)?;
+        return Ok(Compiled {
+            variants: expansion.variants,
+            uses_retval: expansion.uses_retval,
+            uses_context: expansion.uses_context,
+        });
     }
+    let mut compiler = Compiler::new(scope, None);
+    let predicate = compiler.root(expr)?;
+    let event = compiler.event.map_or(EventKind::Exec, |(kind, _)| kind);
     Ok(Compiled {
-        predicate,
-        event: compiler.event.map_or(EventKind::Exec, |(kind, _)| kind),
+        variants: vec![(event, predicate)],
         uses_retval: compiler.uses_retval,
         uses_context: compiler.uses_context,
     })
@@ -142,15 +144,7 @@ pub(crate) fn compile_value(
     expr: &Expr,
     scope: &Scope,
 ) -> Result<(Operand, FieldType), CompileError> {
-    let mut compiler = Compiler {
-        scope,
-        event: None,
-        uses_retval: false,
-        uses_context: false,
-        iterates: false,
-        macro_depth: 0,
-    };
-    compiler.operand(expr)
+    Compiler::new(scope, None).operand(expr)
 }
 
 /// Resolves a field name for `set` actions with `field:`.
@@ -197,6 +191,28 @@ fn positive(op: CmpOp) -> (CmpOp, bool) {
 }
 
 impl<'a> Compiler<'a> {
+    fn new(scope: &'a Scope, fim: Option<FimTarget>) -> Compiler<'a> {
+        Compiler {
+            scope,
+            fim,
+            event: None,
+            uses_retval: false,
+            uses_context: false,
+            iterates: false,
+            macro_depth: 0,
+        }
+    }
+
+    /// Compiles a whole rule expression. With `process.ancestors[A]` in it,
+    /// the result is true when it is true for some ancestor bound to `A`.
+    fn root(&mut self, expr: &Expr) -> Result<Predicate, CompileError> {
+        let predicate = self.predicate(expr)?;
+        if self.iterates {
+            return Ok(Predicate::AnyAncestor(Box::new(predicate)));
+        }
+        Ok(predicate)
+    }
+
     fn enter_macro(&mut self, name: &str, span: Span) -> Result<&'a Expr, CompileError> {
         let scope = self.scope;
         let Some(definition) = scope.macros.get(name) else {
@@ -333,7 +349,8 @@ impl<'a> Compiler<'a> {
             }
             Node::Ident(name) if name == "true" || name == "false" => Static::Bool(name == "true"),
             Node::Ident(name)
-                if fields::resolve(name).is_some()
+                if name.starts_with(FIM_WRITE_PREFIX)
+                    || fields::resolve(name).is_some()
                     || fields::resolve(strip_length(name)).is_some() =>
             {
                 return Ok(None)
@@ -409,6 +426,9 @@ impl<'a> Compiler<'a> {
         if name == "true" || name == "false" {
             return Ok((Operand::Bool(name == "true"), FieldType::Bool));
         }
+        if let Some(suffix) = name.strip_prefix(FIM_WRITE_PREFIX) {
+            return self.fim_field(name, suffix, span);
+        }
         if let Some(resolved) = fields::resolve(name) {
             self.note_field(name, resolved.event, &resolved.accessor, span)?;
             return Ok((Operand::Field(resolved.accessor), resolved.field_type));
@@ -453,6 +473,11 @@ impl<'a> Compiler<'a> {
             Accessor::Process(ProcessScope::Parent | ProcessScope::Ancestors, _)
                 | Accessor::AncestorCount
         ) {
+            self.uses_context = true;
+        }
+        // The probe sets container tags from the tracer's hello, so the
+        // tracer's own events lack them.
+        if name.ends_with("container.tags") || name == "event.service" {
             self.uses_context = true;
         }
         if matches!(accessor, Accessor::Process(ProcessScope::Bound, _)) {

@@ -18,7 +18,8 @@ pub struct DenyPolicy {
 impl DenyPolicy {
     /// Compiles deny rules. A rule that does not compile, or that needs what
     /// the tracer does not know at syscall entry (return values, ancestors,
-    /// variables), is left out and described in the returned errors.
+    /// variables, container tags), is left out and described in the
+    /// returned errors.
     pub fn compile(rules: &[DenyRule]) -> (DenyPolicy, Vec<String>) {
         let mut by_kind: Vec<Vec<(String, Predicate)>> =
             EventKind::ALL.iter().map(|_| Vec::new()).collect();
@@ -27,10 +28,14 @@ impl DenyPolicy {
         for rule in rules {
             match crate::policy::compile_expression(&rule.expression, &scope) {
                 Ok(compiled) if compiled.uses_retval || compiled.uses_context => errors.push(format!(
-                    "deny rule {}: needs return values, ancestors or variables, which are unknown at syscall entry",
+                    "deny rule {}: needs return values, ancestors, variables or container tags, which are unknown at syscall entry",
                     rule.id
                 )),
-                Ok(compiled) => by_kind[compiled.event as usize].push((rule.id.clone(), compiled.predicate)),
+                Ok(compiled) => {
+                    for (kind, predicate) in compiled.variants {
+                        by_kind[kind as usize].push((rule.id.clone(), predicate));
+                    }
+                }
                 Err(error) => errors.push(format!("deny rule {}: {}", rule.id, error.message)),
             }
         }

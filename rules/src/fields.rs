@@ -9,6 +9,8 @@
 //! `secl` lists the SECL fields sentrace does not produce, so that a rule
 //! using one is unsupported while a misspelt name is an error. Variables of
 //! SECL's `cgroup` scope live in the container scope (see `VarScope`).
+//! `fim` names the `fim.write.file.*` shorthand, which the compiler expands
+//! into file event fields.
 
 use std::borrow::Cow;
 
@@ -17,12 +19,16 @@ use protocol::{Event, EventKind, Process};
 mod common;
 mod events;
 mod file;
+mod fim;
 mod secl;
+mod workload;
 
 use common::{retval, SHARED_FIELDS};
 use events::EVENT_FIELDS;
 use file::{PROCESS_FILE_FIELDS, STAT_FIELDS};
+pub(crate) use fim::{FimTarget, FIM_TARGETS, FIM_WRITE_PREFIX};
 pub(crate) use secl::is_secl_field;
+use workload::{container_tags, USER_SESSION_FIELDS};
 
 /// The type of a field's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +220,7 @@ const PROCESS_FIELDS: &[(&str, FieldType, ProcessGetter)] = &[
     ("group", FieldType::Str, |p| user_name(p.gid)),
     ("cwd", FieldType::Path, |p| text(&p.cwd)),
     ("container.id", FieldType::Str, |p| text(&p.container.id)),
+    ("container.tags", FieldType::StrList, container_tags),
     ("is_thread", FieldType::Bool, |p| {
         Value::Bool(p.pid != p.tid)
     }),
@@ -313,12 +320,17 @@ fn resolve_process(name: &str) -> Option<ResolvedField> {
     })
 }
 
-/// Finds a process field by its name relative to `process.`.
-fn process_field(rest: &str) -> Option<&'static (&'static str, FieldType, ProcessGetter)> {
+/// Returns every process field, relative to `process.`.
+fn process_rows() -> impl Iterator<Item = &'static (&'static str, FieldType, ProcessGetter)> {
     PROCESS_FIELDS
         .iter()
         .chain(PROCESS_FILE_FIELDS)
-        .find(|row| row.0 == rest)
+        .chain(USER_SESSION_FIELDS)
+}
+
+/// Finds a process field by its name relative to `process.`.
+fn process_field(rest: &str) -> Option<&'static (&'static str, FieldType, ProcessGetter)> {
+    process_rows().find(|row| row.0 == rest)
 }
 
 /// Fields of the container and cgroup of the event's process.
@@ -327,6 +339,7 @@ const CONTAINER_FIELDS: &[(&str, FieldType, ProcessGetter)] = &[
     ("container.created_at", FieldType::Int, |p| {
         file::container_created_at(p)
     }),
+    ("container.tags", FieldType::StrList, container_tags),
     ("cgroup.id", FieldType::Str, |p| text(&p.cgroup.id)),
     ("cgroup.file.inode", FieldType::Int, |p| {
         int(p.cgroup.inode as i64)
@@ -347,6 +360,7 @@ const GLOBAL_FIELDS: &[(&str, FieldType, EventGetter)] = &[
             _ => "runtime",
         }))
     }),
+    ("event.service", FieldType::Str, workload::service),
 ];
 
 /// Returns the field after `ancestors[X].`.
@@ -378,7 +392,7 @@ pub fn field_table() -> Vec<FieldInfo> {
             events,
         });
     };
-    for (suffix, field_type, _) in PROCESS_FIELDS.iter().chain(PROCESS_FILE_FIELDS) {
+    for (suffix, field_type, _) in process_rows() {
         for prefix in ["process", "process.parent", "process.ancestors"] {
             push(format!("{prefix}.{suffix}"), *field_type, "*".into());
         }
@@ -408,8 +422,39 @@ pub fn field_table() -> Vec<FieldInfo> {
     for kind in EventKind::ALL.into_iter().filter(|kind| has_retval(*kind)) {
         push(format!("{kind}.retval"), FieldType::Int, kind.to_string());
     }
+    for (suffix, field_type) in fim_suffixes() {
+        push(
+            format!("{FIM_WRITE_PREFIX}{suffix}"),
+            field_type,
+            fim::event_list(),
+        );
+    }
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     rows
+}
+
+/// Returns the file fields that `fim.write.file.*` can read: those every
+/// reading of the shorthand resolves, with one type.
+fn fim_suffixes() -> Vec<(&'static str, FieldType)> {
+    let mut out: Vec<(&'static str, FieldType)> = Vec::new();
+    for (name, ..) in SHARED_FIELDS.iter().chain(STAT_FIELDS) {
+        let Some(suffix) = name.strip_prefix("file.") else {
+            continue;
+        };
+        if suffix.starts_with("destination.") || out.iter().any(|(known, _)| *known == suffix) {
+            continue;
+        }
+        let types: Vec<Option<FieldType>> = FIM_TARGETS
+            .iter()
+            .map(|target| resolve(&target.field_name(suffix)).map(|field| field.field_type))
+            .collect();
+        if let Some(Some(first)) = types.first().copied() {
+            if types.iter().all(|other| *other == Some(first)) {
+                out.push((suffix, first));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -420,10 +465,36 @@ mod tests {
     #[test]
     fn every_listed_field_resolves() {
         for row in field_table() {
+            if let Some(suffix) = row.name.strip_prefix(FIM_WRITE_PREFIX) {
+                for target in FIM_TARGETS {
+                    let name = target.field_name(suffix);
+                    let resolved =
+                        resolve(&name).unwrap_or_else(|| panic!("{name} does not resolve"));
+                    assert_eq!(resolved.field_type.as_str(), row.field_type, "{name}");
+                }
+                continue;
+            }
             let resolved =
                 resolve(&row.name).unwrap_or_else(|| panic!("{} does not resolve", row.name));
             assert_eq!(resolved.field_type.as_str(), row.field_type, "{}", row.name);
         }
+    }
+
+    #[test]
+    fn fim_fields_are_listed() {
+        let names: Vec<String> = field_table()
+            .into_iter()
+            .filter(|row| row.name.starts_with(FIM_WRITE_PREFIX))
+            .map(|row| row.name)
+            .collect();
+        assert!(
+            names.contains(&"fim.write.file.path".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"fim.write.file.name".to_string()),
+            "{names:?}"
+        );
     }
 
     #[test]

@@ -27,6 +27,14 @@
 //!   container (empty container id) share one host scope, and `cgroup.x` and
 //!   `container.x` name the same variable.
 //! - The `hash` action is reported as not supported.
+//! - `fim.write.file.*` is expanded in rule expressions only; an action
+//!   filter or `set` value that reads it makes the rule unsupported.
+//! - `container.tags` and `process.user_session.*` hold what the tracer's
+//!   caller declares. `event.service` is the value of the `service` (or
+//!   `tags.datadoghq.com/service`) container tag; Datadog's agent also reads
+//!   `DD_SERVICE` from the environment, which sentrace does not keep.
+//! - A rule that reads container tags is not enforced by the tracer at
+//!   syscall entry, because the probe sets the tags.
 //! - SECL fields sentrace does not produce (file modes and owners before a
 //!   change, DNS, BPF, TTY names, ...) make a rule unsupported. A name that
 //!   is not a SECL field at all is an error, with the closest field sentrace

@@ -21,11 +21,10 @@ pub use filters::SECL_AGENT_VERSION;
 use filters::{check_agent_version, check_filters};
 use render::render;
 
-/// A compiled rule with its event type and, when the tracer can enforce it,
-/// its deny form.
+/// A compiled rule, once per event type it runs on, and, when the tracer
+/// can enforce it, its deny form.
 pub(crate) struct LoadedRule {
-    pub rule: Rule,
-    pub event: EventKind,
+    pub variants: Vec<(EventKind, Rule)>,
     pub deny: Option<DenyRule>,
 }
 
@@ -358,26 +357,32 @@ fn compile_rule(
         id: id.to_string(),
         expression: render(&expr, scope, 0),
     });
-    let rule = Rule {
-        id: id.to_string(),
-        description: node
-            .get("description")
-            .and_then(Yaml::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        tags: tags(node),
-        predicate: compiled.predicate,
-        actions,
-        silent: node.get("silent").and_then(Yaml::as_bool).unwrap_or(false),
-    };
+    let description = node
+        .get("description")
+        .and_then(Yaml::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let tags = tags(node);
+    let silent = node.get("silent").and_then(Yaml::as_bool).unwrap_or(false);
+    let variants = compiled
+        .variants
+        .into_iter()
+        .map(|(kind, predicate)| {
+            let rule = Rule {
+                id: id.to_string(),
+                description: description.clone(),
+                tags: tags.clone(),
+                predicate,
+                actions: actions.clone(),
+                silent,
+            };
+            (kind, rule)
+        })
+        .collect();
     let reason = (!notes.is_empty()).then(|| notes.join("; "));
     (
         rule_report(id, RuleStatus::Active, reason),
-        Some(LoadedRule {
-            rule,
-            event: compiled.event,
-            deny,
-        }),
+        Some(LoadedRule { variants, deny }),
     )
 }
 

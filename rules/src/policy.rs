@@ -120,7 +120,9 @@ impl Policy {
             if let Some(deny) = rule.deny {
                 policy.deny.push(deny);
             }
-            policy.by_kind[rule.event as usize].push(rule.rule);
+            for (kind, variant) in rule.variants {
+                policy.by_kind[kind as usize].push(variant);
+            }
         }
         policy.indexes = policy
             .by_kind

@@ -100,10 +100,10 @@ fn secl_fields_sentrace_lacks_are_unsupported() {
     for expression in [
         "bind.addr.hostname == \"example.com\"",
         "process.is_kworker",
-        "exec.user_session.k8s_username != \"\"",
-        "process.ancestors.user_session.k8s_username != \"\"",
+        "exec.user_session.identity != \"\"",
+        "process.ancestors.user_session.identity != \"\"",
         "open.file.inode == 1",
-        "container.tags == \"a\"",
+        "container.runtime == \"docker\"",
         "dns.response.code == 3",
         "bpf.cmd == 5",
         "mmap.flags == 1",
@@ -288,7 +288,7 @@ fn set_action_fields_are_checked() {
     );
     assert!(reason.ends_with("did you mean open.file.path?"), "{reason}");
 
-    let lacking = set_field("exec.user_session.k8s_username");
+    let lacking = set_field("exec.user_session.identity");
     assert_eq!(
         lacking.status,
         RuleStatus::Unsupported,

@@ -6,3 +6,4 @@ pub mod rules;
 pub mod run;
 pub mod setup;
 pub mod trace;
+pub mod workload;

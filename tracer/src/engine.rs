@@ -48,6 +48,9 @@
 //!   and the mask the tracer inherited, recorded before `main` ran.
 
 use std::ffi::OsString;
+use std::sync::Arc;
+
+use protocol::UserSession;
 
 use protocol::SignalRange;
 
@@ -79,7 +82,8 @@ pub fn install_signal_forwarding() {
     signals::install_handlers();
 }
 
-/// Tracing options: the syscall set, the seccomp switch and the workload's credentials.
+/// Tracing options: the syscall set, the seccomp switch, the workload's
+/// credentials and the user session it runs in.
 #[derive(Debug, Clone, Default)]
 pub struct TraceConfig {
     /// Syscall names to trace; `None` traces every syscall sentrace decodes.
@@ -98,6 +102,9 @@ pub struct TraceConfig {
     pub gid: Option<u32>,
     /// Log every stop at debug level and decoding failures at warn level.
     pub verbose: bool,
+    /// The user session of every traced process, set on the process of
+    /// each event (`--k8s-user-session`).
+    pub user_session: Option<Arc<UserSession>>,
 }
 
 /// The end state of a traced workload.

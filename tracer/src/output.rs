@@ -1,6 +1,7 @@
 //! An [`EventSink`] that writes events as JSON lines, for `--output`.
 
 use std::io::{self, BufWriter, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use protocol::{Event, Process};
@@ -27,6 +28,8 @@ pub struct JsonLinesSink {
     cached_process: Option<(Process, Vec<u8>)>,
     /// Scratch space for the JSON of an event body.
     body: Vec<u8>,
+    /// Tags set as `container.tags` of every event's process.
+    tags: Option<Arc<[String]>>,
 }
 
 impl JsonLinesSink {
@@ -38,7 +41,15 @@ impl JsonLinesSink {
             failed: false,
             cached_process: None,
             body: Vec::new(),
+            tags: None,
         }
+    }
+
+    /// Sets the workload's tags as the container tags of every event's
+    /// process, as a probe does with the tags of a tracer's hello.
+    pub fn with_tags(mut self, tags: Vec<String>) -> JsonLinesSink {
+        self.tags = (!tags.is_empty()).then(|| Arc::from(tags));
+        self
     }
 
     fn write_event(&mut self, event: &Event) -> io::Result<()> {
@@ -85,7 +96,8 @@ fn process_json<'a>(
 }
 
 impl EventSink for JsonLinesSink {
-    fn emit(&mut self, event: Event) {
+    fn emit(&mut self, mut event: Event) {
+        event.process.container.tags.clone_from(&self.tags);
         if let Err(error) = self.write_event(&event) {
             // Report once: a full disk or a closed pipe fails every later write too.
             if !self.failed {
@@ -204,6 +216,30 @@ mod tests {
         assert_eq!(lines.len(), events.len());
         for (line, event) in lines.iter().zip(&events) {
             assert_eq!(*line, serde_json::to_string(event).unwrap());
+        }
+    }
+
+    #[test]
+    fn tags_are_set_on_every_process() {
+        let output = Shared::default();
+        let tags = vec![
+            "env:prod".to_string(),
+            "tags.datadoghq.com/service".to_string(),
+        ];
+        let mut sink = JsonLinesSink::new(Box::new(output.clone())).with_tags(tags.clone());
+        for event in events() {
+            sink.emit(event);
+        }
+        sink.flush();
+
+        let written = String::from_utf8(output.0.lock().unwrap().clone()).unwrap();
+        for line in written.lines() {
+            let event: Event = serde_json::from_str(line).unwrap();
+            assert_eq!(
+                event.process.container.tags.as_deref(),
+                Some(&tags[..]),
+                "{line}"
+            );
         }
     }
 }

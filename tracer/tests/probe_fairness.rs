@@ -113,6 +113,7 @@ fn open_session(probe: &ProbeHandle, session: &str) -> TcpStream {
         pid_ns: 0,
         entrypoint: vec!["fairness-test".into()],
         token: None,
+        tags: Vec::new(),
     });
     write_frame(&mut stream, &hello).expect("writing hello");
     match read_frame::<_, ProbeMessage>(&mut stream).expect("reading welcome") {

@@ -82,6 +82,7 @@ fn hello(session: &str, token: Option<&str>) -> TracerMessage {
         pid_ns: 0,
         entrypoint: vec!["test".into()],
         token: token.map(str::to_string),
+        tags: Vec::new(),
     })
 }
 

@@ -46,6 +46,7 @@ fn hello(session: &str) -> TracerMessage {
         pid_ns: 0,
         entrypoint: vec!["memory-test".into()],
         token: None,
+        tags: Vec::new(),
     })
 }
 

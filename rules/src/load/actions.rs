@@ -9,7 +9,7 @@ use crate::variables::{VarScope, VarValue};
 use crate::yaml::Yaml;
 
 /// An action of a compiled rule.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum RuleAction {
     Kill { signal: i32, scope: String },
     Deny,
@@ -17,7 +17,7 @@ pub(crate) enum RuleAction {
 }
 
 /// A `set` action.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct SetAction {
     pub scope: VarScope,
     pub name: String,
@@ -27,7 +27,7 @@ pub(crate) struct SetAction {
 }
 
 /// The value a `set` action stores.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum SetValue {
     Const(VarValue),
     Operand(Operand),
@@ -83,7 +83,19 @@ pub(super) fn compile_actions(
                         error.message = format!("action filter '{text}': {}", error.message);
                         error
                     })?;
-                Some(compiled.predicate)
+                let mut variants = compiled.variants.into_iter();
+                match (variants.next(), variants.next()) {
+                    (Some((_, predicate)), None) => Some(predicate),
+                    _ => {
+                        return Err(CompileError {
+                            unsupported: true,
+                            message: format!(
+                                "action filter '{text}': fim.write fields are not supported in action filters"
+                            ),
+                            span: Span::default(),
+                        })
+                    }
+                }
             }
             None => None,
         };

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,6 +14,8 @@ use tracer::engine::{self, TraceConfig, TraceError, WorkloadExit};
 use tracer::link::{self, LinkOptions};
 use tracer::output::JsonLinesSink;
 use tracer::sink::{EventSink, SyscallGate};
+
+use super::workload::{self, TAGS_ENV};
 
 /// The reaction to a probe that cannot be reached in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -64,6 +67,18 @@ pub struct TraceArgs {
     /// Log tracer decisions and every ptrace stop to stderr.
     #[arg(long)]
     pub verbose: bool,
+    /// Tag of the workload, `key:value` or a bare `key` (repeatable). Rules
+    /// read the tags as `container.tags`. The comma-separated tags of the
+    /// SENTRACE_TAGS environment variable come first.
+    #[arg(long = "tag", value_name = "KEY:VALUE", value_parser = workload::parse_tag)]
+    pub tags: Vec<String>,
+    /// Kubernetes user of the session every traced process runs in (a
+    /// `kubectl exec`), as a UserInfo object:
+    /// '{"username":"alice","uid":"42","groups":["dev"],"extra":{"key":["value"]}}'.
+    /// Rules read it as `process.user_session.k8s_username`, `k8s_uid`,
+    /// `k8s_groups` and `k8s_extra`.
+    #[arg(long, value_name = "JSON")]
+    pub k8s_user_session: Option<String>,
     /// Attach to this process and all its threads (repeatable) instead of running a command.
     #[arg(long = "pid", value_name = "PID", conflicts_with = "command")]
     pub pids: Vec<u32>,
@@ -80,6 +95,12 @@ pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
     if args.command.is_empty() && args.pids.is_empty() {
         anyhow::bail!("nothing to trace: give a command after `--` or --pid PID");
     }
+    let session_id = new_session_id();
+    let tags = workload::collect_tags(&args.tags, std::env::var(TAGS_ENV).ok().as_deref())?;
+    let user_session = match &args.k8s_user_session {
+        Some(json) => Some(Arc::new(workload::parse_user_session(json, &session_id)?)),
+        None => None,
+    };
     let mut config = TraceConfig {
         syscalls: None,
         signals: None,
@@ -87,11 +108,12 @@ pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
         uid: args.uid,
         gid: args.gid,
         verbose: args.verbose,
+        user_session,
     };
     let (mut sink, gate): (Box<dyn EventSink>, Option<Box<dyn SyscallGate>>) = match &args.output {
-        Some(path) => (open_output(path)?, None),
+        Some(path) => (open_output(path, tags)?, None),
         None => {
-            let (sink, welcomed) = link::connect(link_options(&args)?)?;
+            let (sink, welcomed) = link::connect(link_options(&args, session_id, tags)?)?;
             config.syscalls = welcomed.syscalls;
             config.signals = welcomed.signals;
             (sink, welcomed.deny_gate)
@@ -123,16 +145,22 @@ fn exit_status(result: Result<WorkloadExit, TraceError>) -> anyhow::Result<u8> {
     }
 }
 
-fn open_output(path: &str) -> anyhow::Result<Box<dyn EventSink>> {
+/// Opens the `--output` sink, which writes the tags into each event's
+/// `process.container.tags`, as a probe would set them.
+fn open_output(path: &str, tags: Vec<String>) -> anyhow::Result<Box<dyn EventSink>> {
     let writer: Box<dyn Write + Send> = if path == "-" {
         Box::new(std::io::stdout())
     } else {
         Box::new(File::create(path).with_context(|| format!("creating output file {path}"))?)
     };
-    Ok(Box::new(JsonLinesSink::new(writer)))
+    Ok(Box::new(JsonLinesSink::new(writer).with_tags(tags)))
 }
 
-fn link_options(args: &TraceArgs) -> anyhow::Result<LinkOptions> {
+fn link_options(
+    args: &TraceArgs,
+    session_id: String,
+    tags: Vec<String>,
+) -> anyhow::Result<LinkOptions> {
     let token = match &args.token_file {
         Some(path) => Some(
             std::fs::read_to_string(path)
@@ -154,7 +182,7 @@ fn link_options(args: &TraceArgs) -> anyhow::Result<LinkOptions> {
     };
     let hello = Hello {
         version: PROTOCOL_VERSION,
-        session_id: new_session_id(),
+        session_id,
         mode,
         hostname: nix::unistd::gethostname()
             .map(|name| name.to_string_lossy().into_owned())
@@ -165,6 +193,7 @@ fn link_options(args: &TraceArgs) -> anyhow::Result<LinkOptions> {
         pid_ns: pid_namespace_inode(),
         entrypoint,
         token,
+        tags,
     };
     let mut options = LinkOptions::new(args.probe_addr.clone(), hello);
     options.probe_timeout = Duration::from_secs(args.probe_timeout);

@@ -69,6 +69,8 @@ pub fn snapshot_process(pid: u32) -> Option<Process> {
         cgroup: cgroup_of(&cgroups),
         cap_effective: capabilities(&status, "CapEff:"),
         cap_permitted: capabilities(&status, "CapPrm:"),
+        // /proc does not know of user sessions: the engine sets its own.
+        user_session: None,
     })
 }
 
@@ -159,7 +161,12 @@ fn container_of(cgroups: &str) -> Container {
     } else {
         container_started(&id)
     };
-    Container { id, created_at }
+    // Tags are declared to the tracer, never read from /proc.
+    Container {
+        id,
+        created_at,
+        tags: None,
+    }
 }
 
 /// When the files of a process's container, or of the tracer outside

@@ -310,10 +310,7 @@ impl<'a> Session<'a> {
         if tid != tracee.tgid || !tracee.started {
             return;
         }
-        let process = self
-            .processes
-            .remove(&tid)
-            .or_else(|| procfs::snapshot_process(tid));
+        let process = self.processes.remove(&tid).or_else(|| self.snapshot(tid));
         if let Some(process) = process {
             let exit = ExitEvent {
                 code,

@@ -3,8 +3,9 @@
 //! A rule with a `deny` action qualifies when its expression reads only
 //! what the tracer has at syscall entry: the event's arguments (paths,
 //! flags, modes, addresses) and the acting process's own fields. Rules that
-//! read `*.retval`, `process.parent.*`, `process.ancestors.*` or variables
-//! are left out with a logged reason, and the probe still alerts on them.
+//! read `*.retval`, `process.parent.*`, `process.ancestors.*`, variables or
+//! container tags (which the probe sets) are left out with a logged reason,
+//! and the probe still alerts on them.
 
 use protocol::{DenyRule, Event};
 use rules::DenyPolicy;

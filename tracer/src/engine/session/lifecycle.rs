@@ -144,8 +144,9 @@ impl Session<'_> {
                 process
             }
             None => {
-                let process = procfs::snapshot_process(tgid).unwrap_or_else(|| Process {
+                let process = self.snapshot(tgid).unwrap_or_else(|| Process {
                     pid: tgid,
+                    user_session: self.config.user_session.clone(),
                     ..Process::default()
                 });
                 self.processes.insert(tgid, process.clone());
@@ -154,6 +155,14 @@ impl Session<'_> {
         };
         process.tid = tid;
         process
+    }
+
+    /// Reads the context of process `pid` from /proc, in the user session
+    /// the tracer was given.
+    pub(super) fn snapshot(&self, pid: u32) -> Option<Process> {
+        let mut process = procfs::snapshot_process(pid)?;
+        process.user_session.clone_from(&self.config.user_session);
+        Some(process)
     }
 
     /// Sends one event to the sink.
