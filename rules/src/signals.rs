@@ -61,7 +61,7 @@ pub(crate) fn interest<'a>(
     Some(ranges(&may_match))
 }
 
-/// A signal event with number `number` whose target is not the tracer.
+/// Builds a signal event with number `number` whose target is not the tracer.
 fn signal_event(number: u32) -> Event {
     Event {
         timestamp: String::new(),
@@ -102,7 +102,7 @@ fn reads_only(operand: &Operand, known: &[EventGetter]) -> bool {
     }
 }
 
-/// Turns the flags of numbers 0 to `MAX_SIGNAL + 1` into ranges; the last
+/// Turns the flags of numbers 0 to `MAX_SIGNAL + 1` into ranges. The last
 /// flag extends its range to `u32::MAX`.
 fn ranges(may_match: &[bool]) -> Vec<SignalRange> {
     let mut ranges: Vec<SignalRange> = Vec::new();

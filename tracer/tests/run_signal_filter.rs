@@ -1,7 +1,7 @@
 //! Signal syscalls stop only for the signal numbers the loaded rules read:
 //! a shell sends 300 SIGURG and one SIGUSR1 to a child under `sentrace run`.
 //! With a rule on SIGUSR1 alone, the SIGURG calls make no ptrace stop and
-//! the SIGUSR1 still raises its alert; with a rule on SIGURG, every SIGURG
+//! the SIGUSR1 still raises its alert. With a rule on SIGURG, every SIGURG
 //! raises one.
 
 mod probe_support;
@@ -16,8 +16,8 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// Number of SIGURG the workload sends.
 const URGENT_SIGNALS: usize = 300;
 
-/// The workload: a sleeping child, signalled by the shell's `kill` builtin
-/// (one kill syscall each, no fork), then woken for good by SIGUSR1.
+/// Returns the workload script: a sleeping child, signalled by the shell's
+/// `kill` builtin (one kill syscall each, no fork), then ended by SIGUSR1.
 fn workload() -> String {
     format!(
         "sleep 30 & child=$!; i=0; \
@@ -26,8 +26,8 @@ fn workload() -> String {
     )
 }
 
-/// Runs the workload under `sentrace run --verbose` with one rule; returns
-/// the alerts of that rule and the number of seccomp stops.
+/// Runs the workload under `sentrace run --verbose` with one rule. Returns
+/// the number of alerts of that rule and the number of seccomp stops.
 fn run_with_rule(test: &str, expression: &str) -> (usize, usize) {
     let directory = scratch_dir(test);
     let policy = write_policy(
