@@ -27,10 +27,11 @@ pub fn glob_to_regex(pattern: &str, path: bool) -> String {
                 chars.next();
             }
         }
+        // A file name may contain any byte but `/` and NUL, newlines included.
         if path && !double {
             out.push_str("[^/]*");
         } else {
-            out.push_str(".*");
+            out.push_str("(?s:.*)");
         }
     }
     out
@@ -233,6 +234,10 @@ mod tests {
                 true,
             ),
             ("(x)+", false, "(x)+", true),
+            ("/tmp/**", true, "/tmp/a\nb", true),
+            ("/tmp/*", true, "/tmp/a\nb", true),
+            ("*curl*", false, "x\ncurl", true),
+            ("/tmp/*", true, "/tmp/a\n/b", false),
         ];
         for (glob, path, value, expected) in cases {
             assert_eq!(

@@ -528,12 +528,10 @@ fn ptrace_body(arg: &[u64; 6]) -> EventBody {
     let file = std::fs::read_link(format!("/proc/{target}/exe"))
         .map(|path| File::from_path(path.to_string_lossy().into_owned()))
         .unwrap_or_default();
-    let euid = std::fs::read_to_string(format!("/proc/{target}/status"))
-        .ok()
-        .and_then(|status| {
-            let ids = status.lines().find_map(|line| line.strip_prefix("Uid:"))?;
-            ids.split_whitespace().nth(1)?.parse().ok()
-        });
+    let euid = super::procfs::read_text(&format!("/proc/{target}/status")).and_then(|status| {
+        let ids = status.lines().find_map(|line| line.strip_prefix("Uid:"))?;
+        ids.split_whitespace().nth(1)?.parse().ok()
+    });
     let ptrace = PtraceEvent {
         request: arg[0] as u32,
         tracee: ProcessRef {

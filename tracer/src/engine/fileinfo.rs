@@ -153,7 +153,7 @@ fn mount_for<'a>(mounts: &'a [Mount], path: &str) -> Option<&'a Mount> {
 }
 
 fn read_mounts() -> Vec<Mount> {
-    parse_mountinfo(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
+    parse_mountinfo(&super::procfs::read_text("/proc/self/mountinfo").unwrap_or_default())
 }
 
 /// Parses `/proc/PID/mountinfo`: the fifth field is the mount point (with

@@ -14,12 +14,24 @@ use crate::link::limits;
 /// `AT_FDCWD` as a 64-bit register value.
 const AT_FDCWD: i64 = libc::AT_FDCWD as i64;
 
+/// Reads a `/proc` text file. Invalid UTF-8 becomes U+FFFD instead of an
+/// error, because a process chooses its own name (`comm`, which `status`
+/// and `stat` repeat) and its mount points, and the rest of the file must
+/// still be read.
+pub fn read_text(path: &str) -> Option<String> {
+    let bytes = fs::read(path).ok()?;
+    Some(
+        String::from_utf8(bytes)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()),
+    )
+}
+
 /// Reads the context of process `pid` from `/proc`: ids, credentials, comm,
 /// executable (with its `stat`), argv, cwd, terminal, login uid, cgroup and
 /// container. Returns `None` when the process is gone or
 /// `/proc/PID/status` is unreadable.
 pub fn snapshot_process(pid: u32) -> Option<Process> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let status = read_text(&format!("/proc/{pid}/status"))?;
     let field = |name: &str| -> Vec<u32> {
         status
             .lines()
@@ -34,9 +46,9 @@ pub fn snapshot_process(pid: u32) -> Option<Process> {
     let uids = field("Uid:");
     let gids = field("Gid:");
     let tgid = field("Tgid:").first().copied().unwrap_or(pid);
-    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let comm = read_text(&format!("/proc/{pid}/comm")).unwrap_or_default();
     let stat = read_stat(pid);
-    let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let cgroups = read_text(&format!("/proc/{pid}/cgroup")).unwrap_or_default();
     let container = container_of(&cgroups);
     let mut file =
         File::from_path(read_link(format!("/proc/{pid}/exe").as_str()).unwrap_or_default());
@@ -106,12 +118,12 @@ pub fn parse_stat(stat: &str) -> Option<Stat> {
 
 /// Reads and parses `/proc/PID/stat`.
 pub fn read_stat(pid: u32) -> Option<Stat> {
-    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    parse_stat(&read_text(&format!("/proc/{pid}/stat"))?)
 }
 
 /// Reads the audit login uid; `None` when unset or without audit support.
 fn read_auid(pid: u32) -> Option<u32> {
-    let text = fs::read_to_string(format!("/proc/{pid}/loginuid")).ok()?;
+    let text = read_text(&format!("/proc/{pid}/loginuid"))?;
     text.trim()
         .parse()
         .ok()
@@ -337,7 +349,7 @@ pub fn join(base: &str, path: &str) -> String {
 /// Extracts a container id from `/proc/PID/cgroup`: the first 64-hex-digit
 /// path component (Docker, containerd, CRI-O, podman), or empty on a host.
 pub fn container_id(pid: u32) -> String {
-    let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let cgroup = read_text(&format!("/proc/{pid}/cgroup")).unwrap_or_default();
     container_id_from_cgroup(&cgroup)
 }
 
@@ -360,7 +372,7 @@ fn container_id_from_cgroup(cgroup: &str) -> String {
 
 /// Reads the thread group id of `tid`, or `tid` itself when unknown.
 pub fn thread_group(tid: u32) -> u32 {
-    let status = fs::read_to_string(format!("/proc/{tid}/status")).unwrap_or_default();
+    let status = read_text(&format!("/proc/{tid}/status")).unwrap_or_default();
     status
         .lines()
         .find_map(|line| line.strip_prefix("Tgid:"))

@@ -52,8 +52,7 @@ pub fn decode_signal(caller: Caller, name: &str, arg: &[u64; 6]) -> Option<Decod
 /// or -1 when it cannot be read or the process has exited.
 fn pidfd_pid(tid: u32, fd: u64) -> i64 {
     let fd = fd as i32;
-    fs::read_to_string(format!("/proc/{tid}/fdinfo/{fd}"))
-        .ok()
+    procfs::read_text(&format!("/proc/{tid}/fdinfo/{fd}"))
         .and_then(|info| {
             info.lines()
                 .find_map(|line| line.strip_prefix("Pid:"))
@@ -93,7 +92,7 @@ fn process_target(tid: u32, tracer: u32) -> SignalTarget {
         return SignalTarget::default();
     }
     let pid = procfs::thread_group(tid);
-    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let comm = procfs::read_text(&format!("/proc/{pid}/comm")).unwrap_or_default();
     let file = fs::read_link(format!("/proc/{pid}/exe"))
         .map(|path| File::from_path(path.to_string_lossy().into_owned()))
         .unwrap_or_default();
