@@ -45,7 +45,7 @@ pub mod tree;
 pub use alert::{Alert, SessionInfo};
 pub use budget::Limits;
 pub use metrics::Metrics;
-pub use policy::{load_policy, PolicyError, PolicyRules};
+pub use policy::{load_policy, load_policy_skipping_errors, PolicyError, PolicyRules};
 pub use ruleset::{NoRules, RuleAction, RuleMatch, RuleSet, SessionRuleState, SharedRules};
 pub use server::{ProbeConfig, ProbeError, ProbeHandle, DEFAULT_SESSION_RATE};
 pub use sinks::{Format, SinkError, SinkSpec};

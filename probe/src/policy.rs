@@ -88,6 +88,28 @@ pub enum PolicyError {
     },
 }
 
+/// Loads the policy files at startup, or the built-in policy when `paths`
+/// is empty. Rules in error are left out and named in the report, with
+/// their file, line and column, and the rest of the policy loads. Fails when
+/// a file cannot be read or parsed, or when rules are in error and no rule
+/// is left active.
+pub fn load_policy_skipping_errors(
+    paths: &[PathBuf],
+) -> Result<(Arc<dyn RuleSet>, LoadReport), PolicyError> {
+    if paths.is_empty() {
+        return load_policy(paths);
+    }
+    let (policy, report) = Policy::load_files(paths)?;
+    let summary = report.summary();
+    if summary.error > 0 && summary.active == 0 {
+        return Err(PolicyError::RulesInError {
+            count: summary.error,
+            report: report.to_text(),
+        });
+    }
+    Ok((Arc::new(PolicyRules::new(policy)), report))
+}
+
 /// Loads the policy files, or the built-in policy when `paths` is empty.
 /// Rules in error make the whole load fail, so that a reload keeps the old
 /// policy; unsupported rules are only reported.

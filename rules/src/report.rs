@@ -120,36 +120,23 @@ impl LoadReport {
         serde_json::json!({ "rules": self.rules, "summary": self.summary(), "warnings": self.warnings })
     }
 
+    /// Renders only the rules in error, each with its file, line and column.
+    pub fn errors_to_text(&self) -> String {
+        let mut out = String::new();
+        for rule in &self.rules {
+            if rule.status == RuleStatus::Error {
+                render_rule(&mut out, rule);
+            }
+        }
+        out
+    }
+
     /// Renders the text report: one line per rule, the source of each error
     /// with its span underlined, then the summary.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for rule in &self.rules {
-            out.push_str(&format!("{:<12} {}", rule.status.as_str(), rule.id));
-            if let Some(reason) = &rule.reason {
-                out.push_str(": ");
-                out.push_str(reason);
-            }
-            out.push('\n');
-            if !rule.overrides.is_empty() {
-                out.push_str(&format!(
-                    "  = the rule from {} overrides the one from {}\n",
-                    rule.file,
-                    rule.overrides.join(", ")
-                ));
-            }
-            if let Some(location) = &rule.location {
-                out.push_str(&format!(
-                    "  --> {}:{}:{}\n",
-                    location.file, location.line, location.column
-                ));
-                out.push_str(&format!("   | {}\n", location.source_line));
-                let pad = " ".repeat(location.column.saturating_sub(1));
-                out.push_str(&format!(
-                    "   | {pad}{}\n",
-                    "^".repeat(location.width.max(1))
-                ));
-            }
+            render_rule(&mut out, rule);
         }
         for warning in &self.warnings {
             out.push_str(&format!("warning: {warning}\n"));
@@ -165,5 +152,34 @@ impl LoadReport {
             summary.error
         ));
         out
+    }
+}
+
+/// Renders one rule of the text report.
+fn render_rule(out: &mut String, rule: &RuleReport) {
+    out.push_str(&format!("{:<12} {}", rule.status.as_str(), rule.id));
+    if let Some(reason) = &rule.reason {
+        out.push_str(": ");
+        out.push_str(reason);
+    }
+    out.push('\n');
+    if !rule.overrides.is_empty() {
+        out.push_str(&format!(
+            "  = the rule from {} overrides the one from {}\n",
+            rule.file,
+            rule.overrides.join(", ")
+        ));
+    }
+    if let Some(location) = &rule.location {
+        out.push_str(&format!(
+            "  --> {}:{}:{}\n",
+            location.file, location.line, location.column
+        ));
+        out.push_str(&format!("   | {}\n", location.source_line));
+        let pad = " ".repeat(location.column.saturating_sub(1));
+        out.push_str(&format!(
+            "   | {pad}{}\n",
+            "^".repeat(location.width.max(1))
+        ));
     }
 }

@@ -103,3 +103,52 @@ fn workload_exit_status_passes_through() {
     );
     assert_eq!(killed.status.code(), Some(128 + 15));
 }
+
+#[test]
+fn bad_rules_are_reported_and_the_rest_runs() {
+    let directory = probe_support::scratch_dir("bad-rules");
+    let policy = probe_support::write_policy(
+        &directory,
+        "mixed.policy",
+        "  - id: shadow_opened\n    expression: open.file.path == \"/etc/shadow\"\n  \
+         - id: misspelt_field\n    expression: open.file.pth == \"/x\"\n",
+    );
+    let output = run_with_timeout(
+        Command::new(sentrace())
+            .args(["run", "--policy"])
+            .arg(&policy)
+            .args(["--", "sh", "-c", "cat /etc/shadow >/dev/null"]),
+        TIMEOUT,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    assert!(stderr.contains("misspelt_field"), "stderr: {stderr}");
+    // The file starts with a version line, so the misspelt field sits on
+    // line 6, column 17.
+    assert!(stderr.contains("mixed.policy:6:17"), "stderr: {stderr}");
+    let alerts: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("ALERT ") && line.contains("shadow_opened"))
+        .collect();
+    assert_eq!(alerts.len(), 1, "stderr: {stderr}");
+}
+
+#[test]
+fn policy_without_valid_rule_is_refused() {
+    let directory = probe_support::scratch_dir("no-valid-rule");
+    let policy = probe_support::write_policy(
+        &directory,
+        "broken.policy",
+        "  - id: misspelt_field\n    expression: open.file.pth == \"/x\"\n",
+    );
+    let output = run_with_timeout(
+        Command::new(sentrace())
+            .args(["run", "--policy"])
+            .arg(&policy)
+            .args(["--", "true"]),
+        TIMEOUT,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("policy not loaded"), "stderr: {stderr}");
+}

@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use probe::{
-    load_policy, Limits, ProbeConfig, ProbeHandle, SharedRules, SinkSpec, DEFAULT_SESSION_RATE,
+    load_policy, load_policy_skipping_errors, Limits, ProbeConfig, ProbeHandle, SharedRules,
+    SinkSpec, DEFAULT_SESSION_RATE,
 };
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -101,7 +102,9 @@ impl LimitArgs {
 /// Runs `sentrace probe` until a termination signal.
 pub fn run(args: ProbeArgs) -> anyhow::Result<u8> {
     init_logging(if args.verbose { "debug" } else { "info" });
-    let (rules, report) = load_policy(&args.policies).context("policy not loaded")?;
+    let (rules, report) =
+        load_policy_skipping_errors(&args.policies).context("policy not loaded")?;
+    warn_rules_in_error(&report);
     let summary = report.summary();
     tracing::info!(
         active = summary.active,
@@ -200,6 +203,18 @@ fn reload(paths: &[PathBuf], rules: &SharedRules) {
         Err(error) => {
             tracing::error!("policy reload failed; the previous policy stays active: {error}")
         }
+    }
+}
+
+/// Prints the rules left out of the policy because they are in error, with
+/// their file, line and column, so that the rest runs without them.
+pub(crate) fn warn_rules_in_error(report: &rules::LoadReport) {
+    let errors = report.summary().error;
+    if errors > 0 {
+        eprint!(
+            "warning: {errors} rule(s) in error are left out; the other rules are active\n{}",
+            report.errors_to_text()
+        );
     }
 }
 

@@ -8,10 +8,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use probe::{
-    load_policy, Format, ProbeConfig, ProbeHandle, SharedRules, SinkSpec, DEFAULT_SESSION_RATE,
+    load_policy_skipping_errors, Format, ProbeConfig, ProbeHandle, SharedRules, SinkSpec,
+    DEFAULT_SESSION_RATE,
 };
 
-use super::probe::init_logging;
+use super::probe::{init_logging, warn_rules_in_error};
 use super::trace::{self, TraceArgs};
 
 /// Seconds the tracer waits for the embedded probe (it is already listening).
@@ -50,7 +51,9 @@ pub struct RunArgs {
 /// Runs `sentrace run` and returns the workload's exit status.
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     init_logging(if args.verbose { "debug" } else { "warn" });
-    let (rules, _report) = load_policy(&args.policies).context("policy not loaded")?;
+    let (rules, report) =
+        load_policy_skipping_errors(&args.policies).context("policy not loaded")?;
+    warn_rules_in_error(&report);
     let format = match args.format {
         AlertFormat::Text => Format::Text,
         AlertFormat::Json => Format::Json,
