@@ -52,7 +52,7 @@ impl Alert {
             .first()
             .map(|parent| format!(" parent={}[{}]", parent.comm, parent.pid))
             .unwrap_or_default();
-        format!(
+        let line = format!(
             "ALERT {} {}: {} ({} by {}[{}] uid={}{}) {}",
             self.timestamp,
             self.rule_id,
@@ -63,10 +63,24 @@ impl Alert {
             process.uid,
             parent,
             self.tags.join(","),
-        )
-        .trim_end()
-        .to_string()
+        );
+        escape_controls(line.trim_end())
     }
+}
+
+/// Escapes control characters (`\n` becomes `\\n`), because file and
+/// process names may contain them and a newline in a name would start a
+/// line that reads as another alert.
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for character in text.chars() {
+        if character.is_control() {
+            out.extend(character.escape_default());
+        } else {
+            out.push(character);
+        }
+    }
+    out
 }
 
 /// Returns the event type and its main object, such as `open /etc/shadow`.
@@ -165,5 +179,18 @@ pub(crate) mod tests {
         assert!(line.contains("cat[42]"), "{line}");
         assert!(line.contains("parent=sh[41]"), "{line}");
         assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn text_line_escapes_newlines_in_names() {
+        let mut alert = sample_alert();
+        alert.event.process.comm = "a\nALERT forged".into();
+        if let EventBody::Open { open } = &mut alert.event.body {
+            open.file = File::from_path("/tmp/x\ny");
+        }
+        let line = alert.to_text_line();
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.contains("/tmp/x\\ny"), "{line}");
+        assert!(line.contains("a\\nALERT forged["), "{line}");
     }
 }

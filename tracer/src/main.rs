@@ -35,7 +35,13 @@ fn main() -> ExitCode {
         Command::Setup(args) => cli::setup::run(args),
         Command::Probe(args) => cli::probe::run(args),
         Command::Run(args) => cli::run::run(args),
-        Command::Rules(args) => cli::rules::run(args),
+        Command::Rules(args) => {
+            // Listings end quietly when the reader goes away (`| head`).
+            // SAFETY: setting a signal disposition has no memory effects, and
+            // no other thread exists yet.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+            cli::rules::run(args)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

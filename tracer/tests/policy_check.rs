@@ -316,3 +316,19 @@ fn datadog_signal_rule_is_active() {
         .expect("the policy has rootkit_activation");
     assert_eq!(rule["status"], "active", "{rule}");
 }
+
+#[test]
+fn listing_into_closed_pipe_ends_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sentrace"))
+        .args(["rules", "fields"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting sentrace");
+    // Closing the read end at once makes the first write fail with EPIPE.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("waiting for sentrace");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    assert_ne!(output.status.code(), Some(101), "stderr: {stderr}");
+}
