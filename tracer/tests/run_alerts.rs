@@ -152,3 +152,30 @@ fn policy_without_valid_rule_is_refused() {
     assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
     assert!(stderr.contains("policy not loaded"), "stderr: {stderr}");
 }
+
+#[test]
+fn script_in_tmp_is_the_executed_file() {
+    let directory = probe_support::scratch_dir("script-exec");
+    let script = directory.join("job.sh");
+    std::fs::write(&script, "#!/bin/sh\necho ran\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let output = run_with_timeout(
+        Command::new(sentrace())
+            .args(["run", "--format", "json", "--"])
+            .arg(&script),
+        TIMEOUT,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "ran\n");
+    let alerts: Vec<_> = json_lines(&stderr)
+        .into_iter()
+        .filter(|alert| alert["rule_id"] == "exec_from_tmp")
+        .collect();
+    assert_eq!(alerts.len(), 1, "stderr: {stderr}");
+    let process = &alerts[0]["event"]["process"];
+    assert_eq!(process["file"]["path"], script.to_str().unwrap());
+    // Debian's /bin/sh is dash; the interpreter is whatever it resolves to.
+    let interpreter = process["interpreter"]["path"].as_str().unwrap_or_default();
+    assert!(interpreter.ends_with("sh"), "{process}");
+}

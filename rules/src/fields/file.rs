@@ -71,6 +71,12 @@ pub(super) const PROCESS_FILE_FIELDS: &[(&str, FieldType, ProcessGetter)] = &[
     ("file.in_upper_layer", FieldType::Bool, |p| {
         Value::Bool(p.file.in_upper_layer)
     }),
+    ("interpreter.file.path", FieldType::Path, |p| {
+        text(p.interpreter.as_ref().map_or("", |file| &file.path))
+    }),
+    ("interpreter.file.name", FieldType::Str, |p| {
+        text(p.interpreter.as_ref().map_or("", |file| &file.name))
+    }),
     ("tty_name", FieldType::Str, |p| text(&p.tty_name)),
     ("auid", FieldType::Int, |p| {
         int(p.auid.unwrap_or(protocol::AUID_UNSET))

@@ -83,6 +83,7 @@ pub fn snapshot_process(pid: u32) -> Option<Process> {
         cap_permitted: capabilities(&status, "CapPrm:"),
         // /proc does not know of user sessions: the engine sets its own.
         user_session: None,
+        interpreter: None,
     })
 }
 

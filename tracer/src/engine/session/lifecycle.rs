@@ -76,7 +76,7 @@ impl Session<'_> {
         self.tracees.insert(tid, tracee);
 
         self.processes.remove(&tid);
-        let process = self.context(tid);
+        let mut process = self.context(tid);
         let mut exec = match pending {
             Some(pending) if pending.decoded.at_exit == AtExit::ExecEvent => {
                 match pending.decoded.body {
@@ -100,8 +100,26 @@ impl Session<'_> {
             exec.envs_truncated = envp.truncated;
         }
         exec.retval = 0;
+        self.note_interpreter(&mut process, &exec);
         self.emit(process, EventBody::Exec { exec });
         self.resume(tid, None);
+    }
+
+    /// Makes the executed file the process's file when the kernel ran an
+    /// interpreter for it (a `#!` script or a `binfmt_misc` format), so
+    /// that rules on `exec.file` see the script, and keeps the interpreter
+    /// as `process.interpreter`. The executable in `/proc/PID/exe` is then
+    /// the interpreter, not the file the exec named.
+    fn note_interpreter(&mut self, process: &mut Process, exec: &ExecEvent) {
+        if exec.file.path.is_empty() || exec.file.path == process.file.path {
+            return;
+        }
+        let interpreter = std::mem::replace(&mut process.file, exec.file.clone());
+        process.interpreter = Some(Box::new(interpreter));
+        if let Some(cached) = self.processes.get_mut(&process.pid) {
+            cached.file = process.file.clone();
+            cached.interpreter = process.interpreter.clone();
+        }
     }
 
     /// Reports a syscall made through a foreign ABI.
