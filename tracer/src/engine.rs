@@ -50,9 +50,7 @@
 use std::ffi::OsString;
 use std::sync::Arc;
 
-use protocol::UserSession;
-
-use protocol::SignalRange;
+use protocol::{SignalRange, UserSession};
 
 use crate::sink::{EventSink, SyscallGate};
 
@@ -161,6 +159,28 @@ pub enum TraceError {
         /// The process the tracer tried to trace.
         pid: u32,
     },
+    /// The process already has a tracer, and a process can have only one.
+    #[error(
+        "process {pid} is already traced by process {tracer} (a debugger, strace or another \
+         sentrace); a process can have only one tracer, so stop that one first"
+    )]
+    AlreadyTraced {
+        /// The process the tracer tried to trace.
+        pid: u32,
+        /// Its current tracer.
+        tracer: u32,
+    },
+    /// The tracer itself runs under a tracer, which keeps it from tracing.
+    #[error(
+        "ptrace of pid {pid} is not permitted (EPERM) while sentrace itself is traced by \
+         process {tracer}; run sentrace outside strace, gdb or another sentrace"
+    )]
+    TracerIsTraced {
+        /// The process the tracer tried to trace.
+        pid: u32,
+        /// The tracer of sentrace.
+        tracer: u32,
+    },
     /// A process to attach to does not exist.
     #[error("process {pid} not found")]
     NoSuchProcess {
@@ -200,6 +220,22 @@ pub fn attach(
     gate: Option<&dyn SyscallGate>,
 ) -> Result<WorkloadExit, TraceError> {
     session::run_attached(pids, config, sink, gate)
+}
+
+impl TraceError {
+    /// Explains an EPERM from `PTRACE_SEIZE` of `pid`: the process already
+    /// has a tracer, the tracer itself is traced, or it lacks `SYS_PTRACE`.
+    pub(crate) fn ptrace_denied(pid: u32) -> TraceError {
+        if let Some(tracer) = procfs::tracer_pid(pid).filter(|tracer| *tracer != 0) {
+            if tracer != std::process::id() {
+                return TraceError::AlreadyTraced { pid, tracer };
+            }
+        }
+        if let Some(tracer) = procfs::tracer_pid(std::process::id()).filter(|tracer| *tracer != 0) {
+            return TraceError::TracerIsTraced { pid, tracer };
+        }
+        TraceError::PtraceNotPermitted { pid }
+    }
 }
 
 #[cfg(test)]

@@ -240,7 +240,18 @@ fn privileged_tracer_leaves_no_new_privs_unset() {
 
 #[test]
 fn attach_then_detach_leaves_workload_running() {
-    let directory = scratch_dir("attach");
+    attach_then_detach_on(nix::sys::signal::Signal::SIGINT, "attach");
+}
+
+#[test]
+fn hangup_detaches_attached_tracer() {
+    attach_then_detach_on(nix::sys::signal::Signal::SIGHUP, "attach-hangup");
+}
+
+/// Attaches to a running shell loop, sends `signal` to the tracer and checks
+/// that the tracer exits 0 and leaves the loop running, untraced.
+fn attach_then_detach_on(signal: nix::sys::signal::Signal, test: &str) {
+    let directory = scratch_dir(test);
     let output = directory.join("events.json");
     let mut workload = Command::new("sh")
         .args([
@@ -259,11 +270,7 @@ fn attach_then_detach_leaves_workload_running() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(tracer.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(tracer.id() as i32), signal).unwrap();
     let result = wait_with_timeout(tracer, TIMEOUT);
     assert_eq!(
         result.status.code(),
@@ -372,4 +379,70 @@ fn signals_are_forwarded_with_probe_link() {
         "stderr: {}",
         String::from_utf8_lossy(&result.stderr)
     );
+}
+
+#[test]
+fn attach_to_traced_process_names_its_tracer() {
+    let first = Command::new(sentrace())
+        .args(["trace", "--output", "/dev/null", "--", "sleep", "30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let tracer = first.id();
+    // The workload is the first tracer's child, traced once it runs sleep.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let workload = loop {
+        let children = std::fs::read_to_string(format!("/proc/{tracer}/task/{tracer}/children"))
+            .unwrap_or_default();
+        let traced = children
+            .split_whitespace()
+            .find(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|comm| comm == "sleep\n")
+            })
+            .map(str::to_string);
+        if let Some(pid) = traced {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the workload never ran sleep"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let second = Command::new(sentrace())
+        .args(["trace", "--output", "/dev/null", "--pid", &workload])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let result = wait_with_timeout(second, TIMEOUT);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(workload.parse().unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = wait_with_timeout(first, TIMEOUT);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains(&format!("already traced by process {tracer}")),
+        "stderr: {stderr}"
+    );
+}
+
+#[test]
+fn invalid_addresses_and_rates_are_usage_errors() {
+    let cases: [&[&str]; 4] = [
+        &["trace", "--probe-addr", "nonsense", "--", "true"],
+        &["trace", "--probe-addr", "127.0.0.1:99999", "--", "true"],
+        &["trace", "--probe-addr", ":5678", "--", "true"],
+        &["probe", "--session-rate", "0"],
+    ];
+    for args in cases {
+        let output = Command::new(sentrace()).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("invalid value"), "{args:?}: {stderr}");
+    }
 }

@@ -36,7 +36,8 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
     /// Events per second processed for each tracer session at most.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_SESSION_RATE)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SESSION_RATE,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub session_rate: u64,
     /// Log each session and action at debug level.
     #[arg(long)]

@@ -34,7 +34,7 @@ pub struct TraceArgs {
     #[arg(long, value_name = "PATH|-")]
     pub output: Option<String>,
     /// Address of the probe.
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:5678")]
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:5678", value_parser = parse_host_port)]
     pub probe_addr: String,
     /// Seconds to wait for the probe's welcome before starting the workload.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
@@ -231,4 +231,24 @@ fn init_logging(verbose: bool) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// Checks that an address is `HOST:PORT` with a port from 1 to 65535; the
+/// host is resolved when the link connects.
+pub(crate) fn parse_host_port(value: &str) -> Result<String, String> {
+    let Some((host, port)) = value.rsplit_once(':') else {
+        return Err(format!(
+            "invalid address {value:?}: expected HOST:PORT, such as 127.0.0.1:5678"
+        ));
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("invalid address {value:?}: the host is missing"));
+    }
+    match port.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(value.to_string()),
+        _ => Err(format!(
+            "invalid address {value:?}: the port must be a number from 1 to 65535"
+        )),
+    }
 }

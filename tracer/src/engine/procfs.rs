@@ -391,6 +391,15 @@ pub fn thread_ids(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Returns the pid of the tracer of process `pid` (`TracerPid` in
+/// `/proc/PID/status`), 0 when it has none.
+pub fn tracer_pid(pid: u32) -> Option<u32> {
+    read_text(&format!("/proc/{pid}/status"))?
+        .lines()
+        .find_map(|line| line.strip_prefix("TracerPid:"))
+        .and_then(|value| value.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -199,7 +199,7 @@ impl<'a> Session<'a> {
                 match ptrace::seize(target, base_options()) {
                     Ok(()) => {}
                     Err(nix::Error::ESRCH) => continue,
-                    Err(nix::Error::EPERM) => return Err(TraceError::PtraceNotPermitted { pid }),
+                    Err(nix::Error::EPERM) => return Err(TraceError::ptrace_denied(tid)),
                     Err(source) => {
                         return Err(TraceError::Sys {
                             call: "ptrace(PTRACE_SEIZE)",

@@ -2,8 +2,8 @@
 //!
 //! In wrap mode SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and
 //! SIGWINCH are forwarded to the workload's first process, as if they had
-//! been sent to it. In attach mode SIGINT and SIGTERM ask the engine to
-//! detach. A handler writes each such signal's number to a pipe, whatever
+//! been sent to it. In attach mode SIGINT, SIGTERM and SIGHUP (the
+//! tracer's terminal closed) ask the engine to detach. A handler writes each such signal's number to a pipe, whatever
 //! thread the kernel delivers it to, so no thread of the process (a probe
 //! runtime, a link sender) can die of the default action. A forwarding
 //! thread reads the pipe. To detach, it wakes the ptrace thread from
@@ -280,7 +280,7 @@ fn forward_signals(state: Arc<SignalState>, read_end: libc::c_int) {
         }
         let signal = libc::c_int::from(byte);
         if state.attach_mode.load(Ordering::SeqCst) {
-            if signal == libc::SIGINT || signal == libc::SIGTERM {
+            if [libc::SIGINT, libc::SIGTERM, libc::SIGHUP].contains(&signal) {
                 request_detach(&state);
             }
             continue;

@@ -166,9 +166,7 @@ impl Launch {
         if let Err(error) = ptrace::seize(child, options) {
             let _ = kill(child, Signal::SIGKILL);
             return Err(match error {
-                nix::Error::EPERM => TraceError::PtraceNotPermitted {
-                    pid: child.as_raw() as u32,
-                },
+                nix::Error::EPERM => TraceError::ptrace_denied(child.as_raw() as u32),
                 source => TraceError::Sys {
                     call: "ptrace(PTRACE_SEIZE)",
                     source,
