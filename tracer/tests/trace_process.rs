@@ -446,3 +446,42 @@ fn invalid_addresses_and_rates_are_usage_errors() {
         assert!(stderr.contains("invalid value"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn attach_follows_children_forked_before() {
+    let directory = scratch_dir("attach-children");
+    let output = directory.join("events.json");
+    // The inner shell exists before the attach and execs cat after it.
+    let mut workload = Command::new("sh")
+        .args(["-c", "sh -c 'sleep 1.5; exec cat /etc/hostname' & wait"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = workload.id().to_string();
+    std::thread::sleep(Duration::from_millis(400));
+    let tracer = Command::new(sentrace())
+        .args(["trace", "--output", output.to_str().unwrap(), "--pid", &pid])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let result = wait_with_timeout(tracer, TIMEOUT);
+    let _ = workload.wait();
+    assert_eq!(
+        result.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let events = read_events(&output);
+    let cat = events
+        .iter()
+        .filter(|event| event["type"] == "exec" && event["exec"]["file"]["name"] == "cat")
+        .count();
+    assert_eq!(cat, 1, "{events:?}");
+    assert!(
+        events.iter().any(|event| event["type"] == "open"
+            && event["open"]["file"]["path"] == "/etc/hostname"),
+        "{events:?}"
+    );
+}

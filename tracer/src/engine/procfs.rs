@@ -391,6 +391,28 @@ pub fn thread_ids(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Returns the living descendants of `roots` (not the roots), from the
+/// parent pids in `/proc/PID/stat`.
+pub fn descendants(roots: &[u32]) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, read_stat(pid)?.ppid)))
+        .collect();
+    let mut found: Vec<u32> = Vec::new();
+    let mut frontier: Vec<u32> = roots.to_vec();
+    while let Some(parent) = frontier.pop() {
+        for &(pid, ppid) in &parents {
+            if ppid == parent && !found.contains(&pid) && !roots.contains(&pid) {
+                found.push(pid);
+                frontier.push(pid);
+            }
+        }
+    }
+    found
+}
+
 /// Returns the pid of the tracer of process `pid` (`TracerPid` in
 /// `/proc/PID/status`), 0 when it has none.
 pub fn tracer_pid(pid: u32) -> Option<u32> {

@@ -146,6 +146,7 @@ pub fn run_attached(
     for &pid in pids {
         session.attach_process(pid)?;
     }
+    session.attach_descendants(pids);
     Ok(session.run())
 }
 
@@ -209,6 +210,33 @@ impl<'a> Session<'a> {
                 }
                 let _ = ptrace::interrupt(target);
                 self.tracees.insert(tid, Tracee::new(pid));
+            }
+        }
+    }
+
+    /// Seizes the processes that `pids` had forked before the attach, such
+    /// as the workers of a server's main process. Forks after the seize are
+    /// followed as in wrap mode; the scan repeats until it finds no process
+    /// that is not traced yet. A descendant that cannot be traced is logged
+    /// and left alone.
+    fn attach_descendants(&mut self, pids: &[u32]) {
+        let mut untraceable: Vec<u32> = Vec::new();
+        loop {
+            let new: Vec<u32> = procfs::descendants(pids)
+                .into_iter()
+                .filter(|pid| !self.tracees.contains_key(pid) && !untraceable.contains(pid))
+                .collect();
+            if new.is_empty() {
+                return;
+            }
+            for pid in new {
+                match self.attach_process(pid) {
+                    Ok(()) | Err(TraceError::NoSuchProcess { .. }) => {}
+                    Err(error) => {
+                        tracing::warn!(pid, %error, "a child of an attached process is not traced");
+                        untraceable.push(pid);
+                    }
+                }
             }
         }
     }
