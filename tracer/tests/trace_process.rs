@@ -480,8 +480,9 @@ fn attach_follows_children_forked_before() {
         .count();
     assert_eq!(cat, 1, "{events:?}");
     assert!(
-        events.iter().any(|event| event["type"] == "open"
-            && event["open"]["file"]["path"] == "/etc/hostname"),
+        events.iter().any(
+            |event| event["type"] == "open" && event["open"]["file"]["path"] == "/etc/hostname"
+        ),
         "{events:?}"
     );
 }
