@@ -205,9 +205,15 @@ const CASES: &[Case] = &[
         benign: "cp /bin/true {dir}/xmrig-notes && {dir}/xmrig-notes",
     },
     Case {
+        rule: "credential_file_linked",
+        trigger: "ln /etc/shadow {dir}/copy; rm -f {dir}/copy",
+        benign: "ln /etc/hostname {dir}/copy; rm -f {dir}/copy",
+    },
+    Case {
         rule: "history_file_truncated",
-        trigger: ": > {dir}/.bash_history",
-        benign: "cat {dir}/.bash_history 2>/dev/null; true",
+        trigger: "truncate -s 0 {dir}/.bash_history && cp /dev/null {dir}/.bash_history",
+        // A shell saving its history opens the file as this redirect does.
+        benign: ": > {dir}/.bash_history",
     },
     Case {
         rule: "history_file_deleted",
