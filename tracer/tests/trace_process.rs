@@ -486,3 +486,28 @@ fn attach_follows_children_forked_before() {
         "{events:?}"
     );
 }
+
+#[test]
+fn closed_standard_descriptors_stay_closed() {
+    // Each script closes one standard descriptor of the command it runs.
+    for (redirect, command) in [
+        (">&-", "echo x"),
+        ("<&-", "cat"),
+        ("2>&-", "ls /nonexistent"),
+    ] {
+        let plain = format!("sh -c '{command}' {redirect}; echo $?");
+        let traced = format!("\"$0\" run -- sh -c '{command}' {redirect}; echo $?");
+        let plain = Command::new("sh").args(["-c", &plain]).output().unwrap();
+        let traced = Command::new("sh")
+            .args(["-c", &traced, sentrace()])
+            .output()
+            .unwrap();
+        let plain_status = String::from_utf8_lossy(&plain.stdout).trim().to_string();
+        let traced_status = String::from_utf8_lossy(&traced.stdout).trim().to_string();
+        assert_ne!(
+            plain_status, "0",
+            "{command} {redirect} succeeded without sentrace"
+        );
+        assert_eq!(traced_status, plain_status, "{command} {redirect}");
+    }
+}

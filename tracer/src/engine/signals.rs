@@ -18,6 +18,10 @@ use std::time::Duration;
 static INHERITED_IGNORED: AtomicU64 = AtomicU64::new(0);
 /// Bit `n` is set when signal `n` was blocked when the process started.
 static INHERITED_BLOCKED: AtomicU64 = AtomicU64::new(0);
+/// Bit `n` is set when standard descriptor `n` (0 to 2) was closed when the
+/// process started. The Rust runtime then opens `/dev/null` on it, which
+/// the workload must not inherit.
+static INHERITED_CLOSED_FDS: AtomicU64 = AtomicU64::new(0);
 /// True once [`record_inherited`] ran.
 static INHERITED_RECORDED: AtomicBool = AtomicBool::new(false);
 
@@ -85,8 +89,16 @@ extern "C" fn record_inherited() {
             }
         }
     }
+    let mut closed = 0u64;
+    for fd in 0..=2 {
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            closed |= 1 << fd;
+        }
+    }
     INHERITED_IGNORED.store(ignored, Ordering::SeqCst);
     INHERITED_BLOCKED.store(blocked, Ordering::SeqCst);
+    INHERITED_CLOSED_FDS.store(closed, Ordering::SeqCst);
     INHERITED_RECORDED.store(true, Ordering::SeqCst);
 }
 
@@ -98,6 +110,8 @@ pub struct Inherited {
     ignored: u64,
     /// The signal mask.
     mask: libc::sigset_t,
+    /// Bit `n` set: standard descriptor `n` was closed.
+    closed_fds: u64,
 }
 
 impl Inherited {
@@ -120,7 +134,11 @@ impl Inherited {
                         ignored |= 1 << (signal - 1);
                     }
                 }
-                return Inherited { ignored, mask };
+                return Inherited {
+                    ignored,
+                    mask,
+                    closed_fds: 0,
+                };
             }
             libc::sigemptyset(&mut mask);
             let blocked = INHERITED_BLOCKED.load(Ordering::SeqCst);
@@ -132,13 +150,21 @@ impl Inherited {
             Inherited {
                 ignored: INHERITED_IGNORED.load(Ordering::SeqCst),
                 mask,
+                closed_fds: INHERITED_CLOSED_FDS.load(Ordering::SeqCst),
             }
         }
     }
 
-    /// Restores the dispositions and the mask in the child after fork.
-    /// Async-signal-safe: sigaction and sigprocmask on prepared values.
+    /// Restores the dispositions, the mask and the closed standard
+    /// descriptors in the child after fork. Async-signal-safe: sigaction,
+    /// sigprocmask and close on prepared values.
     pub fn restore(&self) {
+        for fd in 0..=2 {
+            if self.closed_fds & (1 << fd) != 0 {
+                // SAFETY: closes a descriptor of this child only.
+                unsafe { libc::close(fd) };
+            }
+        }
         for signal in 1..=LAST_SIGNAL {
             if signal == libc::SIGKILL || signal == libc::SIGSTOP {
                 continue;
