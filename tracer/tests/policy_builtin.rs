@@ -117,7 +117,7 @@ const CASES: &[Case] = &[
     },
     Case {
         rule: "exec_from_tmp",
-        trigger: "cp /bin/true /tmp/sentrace-true-$$ && /tmp/sentrace-true-$$; rm -f /tmp/sentrace-true-$$",
+        trigger: "cp /bin/true /tmp/sentrace-true-$$ && /lib64/ld-linux-x86-64.so.2 /tmp/sentrace-true-$$; rm -f /tmp/sentrace-true-$$",
         benign: "cp /bin/true {dir}/true && {dir}/true",
     },
     Case {
