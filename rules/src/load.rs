@@ -268,17 +268,16 @@ fn compile_rule(
     let node = raw.node;
     let id = raw.id.as_str();
     if id.is_empty() {
-        return (
-            rule_report("<no id>", RuleStatus::Error, Some("rule has no id".into())),
-            None,
-        );
+        let mut report = rule_report("<no id>", RuleStatus::Error, Some("rule has no id".into()));
+        report.location = Some(locate_node(node, &sources[raw.source]));
+        return (report, None);
     }
     match check_filters(node) {
         Ok(None) => {}
         Ok(Some(reason)) => return (rule_report(id, RuleStatus::Filtered, Some(reason)), None),
         Err(reason) => return (rule_report(id, RuleStatus::Unsupported, Some(reason)), None),
     }
-    let mut notes = Vec::new();
+    let mut notes = unknown_keys(node, &sources[raw.source].1);
     if let Some(constraint) = node.get("agent_version").and_then(Yaml::as_str) {
         match check_agent_version(constraint) {
             Ok(true) => {}
@@ -304,10 +303,9 @@ fn compile_rule(
         .get("expression")
         .filter(|value| value.as_str().is_some())
     else {
-        return (
-            rule_report(id, RuleStatus::Error, Some("rule has no expression".into())),
-            None,
-        );
+        let mut report = rule_report(id, RuleStatus::Error, Some("rule has no expression".into()));
+        report.location = Some(locate_node(node, &sources[raw.source]));
+        return (report, None);
     };
     let text = expression.as_str().unwrap_or_default();
     let compiled = parse::parse(text)
@@ -398,6 +396,74 @@ fn tags(node: &Yaml) -> Vec<String> {
             .map(str::to_string)
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+/// The keys a SECL rule may have, as Datadog's agent reads them.
+const RULE_KEYS: &[&str] = &[
+    "id",
+    "version",
+    "description",
+    "expression",
+    "tags",
+    "product_tags",
+    "actions",
+    "disabled",
+    "combine",
+    "override",
+    "filters",
+    "agent_version",
+    "every",
+    "limiter_token",
+    "silent",
+    "group_id",
+    "priority",
+];
+
+/// Describes the keys of a rule that no SECL rule has (a misspelt
+/// `actions` or `disabled`), which would otherwise be ignored unseen. The
+/// line is the first one at or after the rule's start that sets the key.
+fn unknown_keys(node: &Yaml, text: &str) -> Vec<String> {
+    let (start, _) = node.position();
+    node.entries()
+        .iter()
+        .filter(|(key, _)| !RULE_KEYS.contains(&key.as_str()))
+        .map(|(key, _)| {
+            let line = text
+                .lines()
+                .enumerate()
+                .skip(start.saturating_sub(1))
+                .find(|(_, line)| {
+                    let line = line.trim_start().trim_start_matches("- ");
+                    line.strip_prefix(key.as_str())
+                        .is_some_and(|rest| rest.trim_start().starts_with(':'))
+                })
+                .map_or(start, |(index, _)| index + 1);
+            format!("unknown key '{key}' on line {line} is ignored")
+        })
+        .collect()
+}
+
+/// Locates a whole rule, for errors that have no span of their own.
+fn locate_node(node: &Yaml, source: &(String, String)) -> Location {
+    let (file, text) = source;
+    let (line, column) = node.position();
+    let source_line = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or_default()
+        .to_string();
+    let width = source_line
+        .chars()
+        .count()
+        .saturating_sub(column - 1)
+        .max(1);
+    Location {
+        file: file.clone(),
+        line,
+        column,
+        source_line,
+        width,
     }
 }
 

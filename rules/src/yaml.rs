@@ -64,13 +64,22 @@ impl Yaml {
         }
     }
 
-    /// Returns the line and column (both from 1) where the node starts.
+    /// Returns the line and column (both from 1) of a scalar, or of the
+    /// first scalar inside a sequence or mapping; (1, 1) when there is none.
     pub fn position(&self) -> (usize, usize) {
         match self {
             Yaml::Scalar { line, column, .. } => (*line, *column),
-            _ => (1, 1),
+            Yaml::Sequence(items) => first_position(items.iter()),
+            Yaml::Mapping(entries) => first_position(entries.iter().map(|(_, value)| value)),
+            Yaml::Null => (1, 1),
         }
     }
+}
+
+fn first_position<'a>(mut nodes: impl Iterator<Item = &'a Yaml>) -> (usize, usize) {
+    nodes
+        .find_map(|node| Some(node.position()).filter(|position| *position != (1, 1)))
+        .unwrap_or((1, 1))
 }
 
 enum Frame {

@@ -299,3 +299,40 @@ fn set_action_fields_are_checked() {
     let known = set_field("open.file.path");
     assert_eq!(known.status, RuleStatus::Active, "{:?}", known.reason);
 }
+
+#[test]
+fn unknown_keys_are_named_with_their_line() {
+    let text = "rules:\n  - id: typo\n    expression: open.file.path == \"/x\"\n    acitons:\n      - kill: {}\n    disable: true\n";
+    let report = load(&[("keys.policy", text)]);
+    let rule = &report.rules[0];
+    assert_eq!(rule.status, RuleStatus::Active);
+    let reason = rule.reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("unknown key 'acitons' on line 4"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("unknown key 'disable' on line 6"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn rules_without_id_or_expression_are_located() {
+    let text = "rules:\n  - description: no id\n    expression: open.file.path == \"/y\"\n  - id: no_expression\n    description: nothing\n";
+    let report = load(&[("missing.policy", text)]);
+    let lines: Vec<(String, usize)> = report
+        .rules
+        .iter()
+        .map(|rule| {
+            assert_eq!(rule.status, RuleStatus::Error, "{rule:?}");
+            let location = rule.location.clone().expect("a location");
+            assert_eq!(location.file, "missing.policy");
+            (rule.id.clone(), location.line)
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [("<no id>".to_string(), 2), ("no_expression".to_string(), 4)]
+    );
+}
