@@ -65,7 +65,7 @@ impl Yaml {
     }
 
     /// Returns the line and column (both from 1) of a scalar, or of the
-    /// first scalar inside a sequence or mapping; (1, 1) when there is none.
+    /// first scalar inside a sequence or mapping. Without any, (1, 1).
     pub fn position(&self) -> (usize, usize) {
         match self {
             Yaml::Scalar { line, column, .. } => (*line, *column),
