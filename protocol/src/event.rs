@@ -180,8 +180,8 @@ pub struct Process {
     /// of the session shares it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_session: Option<Arc<UserSession>>,
-    /// The interpreter the kernel ran for a script (the `#!` line) or a
-    /// `binfmt_misc` format; `file` is then the script itself.
+    /// The interpreter the kernel ran for a `#!` script; `file` is then the
+    /// script itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interpreter: Option<Box<File>>,
 }

@@ -106,12 +106,16 @@ impl Session<'_> {
     }
 
     /// Makes the executed file the process's file when the kernel ran an
-    /// interpreter for it (a `#!` script or a `binfmt_misc` format), so
-    /// that rules on `exec.file` see the script, and keeps the interpreter
-    /// as `process.interpreter`. The executable in `/proc/PID/exe` is then
+    /// interpreter for it (a `#!` script), so that rules on `exec.file` see
+    /// the script, and keeps the interpreter as `process.interpreter`. The executable in `/proc/PID/exe` is then
     /// the interpreter, not the file the exec named.
     fn note_interpreter(&mut self, process: &mut Process, exec: &ExecEvent) {
         if exec.file.path.is_empty() || exec.file.path == process.file.path {
+            return;
+        }
+        // A memfd or a deleted file also differs from /proc/PID/exe by name
+        // alone, so only a file that starts with `#!` counts as a script.
+        if !starts_with_shebang(&exec.file.path) {
             return;
         }
         let interpreter = std::mem::replace(&mut process.file, exec.file.clone());
@@ -263,4 +267,13 @@ fn foreign_syscall_name(abi: Abi, nr: i64) -> String {
         _ => syscalls::Sysno::new(nr as usize).map(|sysno| sysno.name()),
     };
     name.unwrap_or_default().to_string()
+}
+
+/// Returns true when the file at `path` starts with `#!`.
+fn starts_with_shebang(path: &str) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut head))
+        .is_ok_and(|()| head == *b"#!")
 }
