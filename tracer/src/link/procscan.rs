@@ -116,17 +116,25 @@ pub fn seen_now() -> Seen {
 /// Returns the processes that appeared since `known` was filled and do not
 /// descend from `tracer`; updates `known` to the current processes.
 pub fn scan_new(known: &mut Seen, tracer: u32) -> Vec<Process> {
-    let current = seen_now();
+    let mut current = seen_now();
     let mut found = Vec::new();
+    let mut retry = Vec::new();
     for (&pid, start) in &current {
         if known.get(&pid) == Some(start) || descends_from(pid, tracer) {
             continue;
         }
-        // Kernel threads have no command line.
         match read_process(pid) {
             Some(process) if !process.argv.is_empty() => found.push(process),
+            // A process in the middle of an exec already has its new name
+            // and executable but not yet its arguments: the next scan
+            // reports it. Kernel threads have neither arguments nor an
+            // executable, and are skipped.
+            Some(process) if !process.file.path.is_empty() => retry.push(pid),
             _ => {}
         }
+    }
+    for pid in retry {
+        current.remove(&pid);
     }
     *known = current;
     found.sort_by_key(|process| process.pid);
@@ -195,7 +203,16 @@ mod tests {
         let mut skipped = known.clone();
         let own = scan_new(&mut skipped, std::process::id());
         let before = known.get(&child_pid).copied();
-        let found = scan_new(&mut known, u32::MAX);
+        // A scan that meets the child in the middle of its exec leaves it to
+        // the next one, as the scanner thread's next pass would.
+        let mut found = Vec::new();
+        for _ in 0..50 {
+            found = scan_new(&mut known, u32::MAX);
+            if found.iter().any(|process| process.pid == child_pid) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let read_back = read_process(child_pid);
         let _ = child.kill();
         let _ = child.wait();
