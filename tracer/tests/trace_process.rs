@@ -451,9 +451,10 @@ fn invalid_addresses_and_rates_are_usage_errors() {
 fn attach_follows_children_forked_before() {
     let directory = scratch_dir("attach-children");
     let output = directory.join("events.json");
-    // The inner shell exists before the attach and execs cat after it.
+    // The inner shell exists before the attach and execs cat after it; the
+    // 3 s leave the tracer time to attach on a loaded machine.
     let mut workload = Command::new("sh")
-        .args(["-c", "sh -c 'sleep 1.5; exec cat /etc/hostname' & wait"])
+        .args(["-c", "sh -c 'sleep 3; exec cat /etc/hostname' & wait"])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
