@@ -179,3 +179,42 @@ fn script_in_tmp_is_the_executed_file() {
     let interpreter = process["interpreter"]["path"].as_str().unwrap_or_default();
     assert!(interpreter.ends_with("sh"), "{process}");
 }
+
+#[test]
+fn run_passes_tags_and_user_session() {
+    let directory = probe_support::scratch_dir("run-context");
+    let policy = probe_support::write_policy(
+        &directory,
+        "context.policy",
+        "  - id: alice_exec\n    expression: exec.user_session.k8s_username == \"alice\"\n  \
+         - id: red_team_exec\n    expression: exec.file.name == \"true\" && \"team:red\" in container.tags\n",
+    );
+    let output = run_with_timeout(
+        Command::new(sentrace())
+            .args(["run", "--format", "json", "--policy"])
+            .arg(&policy)
+            .args([
+                "--tag",
+                "team:red",
+                "--k8s-user-session",
+                r#"{"username":"alice","uid":"42","groups":["dev"]}"#,
+                "--",
+                "true",
+            ]),
+        TIMEOUT,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    let rules: Vec<String> = json_lines(&stderr)
+        .into_iter()
+        .filter_map(|alert| alert["rule_id"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        rules.contains(&"alice_exec".to_string()),
+        "stderr: {stderr}"
+    );
+    assert!(
+        rules.contains(&"red_team_exec".to_string()),
+        "stderr: {stderr}"
+    );
+}

@@ -43,6 +43,14 @@ pub struct RunArgs {
     /// Log tracer and probe decisions to stderr.
     #[arg(long)]
     pub verbose: bool,
+    /// Tag of the workload, `key:value` or a bare `key` (repeatable), as
+    /// for `sentrace trace`. Rules read the tags as `container.tags`.
+    #[arg(long = "tag", value_name = "KEY:VALUE", value_parser = super::workload::parse_tag)]
+    pub tags: Vec<String>,
+    /// Kubernetes user of the session the workload runs in, as a UserInfo
+    /// object, as for `sentrace trace`.
+    #[arg(long, value_name = "JSON")]
+    pub k8s_user_session: Option<String>,
     /// The command to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -69,7 +77,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     let probe = ProbeHandle::start(config, SharedRules::new(rules))?;
 
-    let trace_args = trace_args(&probe.local_addr().to_string(), args.verbose, args.command)?;
+    let mut trace_args = trace_args(&probe.local_addr().to_string(), args.verbose, args.command)?;
+    trace_args.tags = args.tags;
+    trace_args.k8s_user_session = args.k8s_user_session;
     let status = trace::run(trace_args);
     // The link flushed every event; the shutdown waits for the sinks to
     // print the alerts they raised.
