@@ -137,7 +137,8 @@ const CASES: &[Case] = &[
     },
     Case {
         rule: "executable_written_then_run",
-        trigger: "cp /bin/true {dir}/fresh && {dir}/fresh",
+        // The created file is renamed and hard-linked before it runs.
+        trigger: "cp /bin/true {dir}/fresh && mv {dir}/fresh {dir}/moved && ln {dir}/moved {dir}/linked && {dir}/linked",
         benign: "cp /bin/true {dir}/fresh && /bin/true",
     },
     Case { rule: "ptrace_attach", trigger: ptrace_request!("16"), benign: ptrace_request!("2") },
@@ -405,7 +406,11 @@ fn builtin_rules_alert_under_sentrace_run() {
 #[test]
 fn every_builtin_rule_has_a_case() {
     let policy = Policy::builtin();
-    let silent = ["new_executable_file_tracker"];
+    let silent = [
+        "new_executable_file_tracker",
+        "renamed_file_tracker",
+        "linked_file_tracker",
+    ];
     // DNS rules need a name server of the test's own: trace_dns.rs tests them.
     let tested_in_trace_dns = ["dns_long_name_lookup", "mining_pool_dns_lookup"];
     for rule in &policy.report().rules {
