@@ -76,7 +76,7 @@ impl RuleSet for PolicyRules {
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// A file is unreadable or is not a policy.
-    #[error("failed to load the policy: {0}")]
+    #[error(transparent)]
     Load(#[from] rules::LoadError),
     /// Rules failed to compile.
     #[error("{count} rule(s) in error:\n{report}")]

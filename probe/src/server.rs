@@ -64,12 +64,13 @@ impl ProbeConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     /// The listen address could not be bound.
-    #[error("failed to listen on {addr}: {source}")]
+    #[error("failed to listen on {addr}: {error}")]
     Listen {
         /// The address.
         addr: String,
-        /// The cause.
-        source: io::Error,
+        /// The cause, part of the message rather than a `source`, so that
+        /// an error chain names it once.
+        error: io::Error,
     },
     /// A sink could not be opened.
     #[error(transparent)]
@@ -201,9 +202,9 @@ impl ProbeHandle {
 }
 
 fn bind(runtime: &tokio::runtime::Runtime, addr: &str) -> Result<TcpListener, ProbeError> {
-    let listen_error = |source| ProbeError::Listen {
+    let listen_error = |error| ProbeError::Listen {
         addr: addr.to_string(),
-        source,
+        error,
     };
     runtime
         .block_on(TcpListener::bind(addr))

@@ -70,12 +70,13 @@ pub enum SinkError {
     )]
     Invalid(String),
     /// The file sink's file could not be opened.
-    #[error("failed to open alert file {path}: {source}")]
+    #[error("failed to open alert file {path}: {error}")]
     Open {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: io::Error,
+        /// The cause, part of the message rather than a `source`, so that
+        /// an error chain names it once.
+        error: io::Error,
     },
     /// The sink thread could not start.
     #[error("failed to start the alert sink thread: {0}")]
@@ -268,9 +269,9 @@ struct FileWriter {
 
 impl FileWriter {
     fn open(path: &Path, rotate_bytes: u64, keep: u32) -> Result<FileWriter, SinkError> {
-        let file = append(path).map_err(|source| SinkError::Open {
+        let file = append(path).map_err(|error| SinkError::Open {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let size = file.metadata().map(|metadata| metadata.len()).unwrap_or(0);
         Ok(FileWriter {

@@ -21,12 +21,14 @@ pub const BUILTIN_POLICY: &str = include_str!("../policy/builtin.policy");
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be read.
-    #[error("failed to read policy file {path}: {source}")]
+    // The I/O error is part of the message and not a `source`, so that an
+    // error chain printed with its causes names it once.
+    #[error("failed to read policy file {path}: {error}")]
     Read {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not valid YAML.
     #[error("invalid YAML in policy file {path}: {message}")]
@@ -103,9 +105,9 @@ impl Policy {
     pub fn load_files(paths: &[PathBuf]) -> Result<(Policy, LoadReport), LoadError> {
         let mut sources = Vec::new();
         for path in paths {
-            let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+            let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
                 path: path.clone(),
-                source,
+                error,
             })?;
             sources.push((path.display().to_string(), text));
         }

@@ -218,3 +218,19 @@ fn run_passes_tags_and_user_session() {
         "stderr: {stderr}"
     );
 }
+
+#[test]
+fn missing_policy_file_is_named_once() {
+    let output = run_with_timeout(
+        Command::new(sentrace()).args(["run", "--policy", "/nonexistent.policy", "--", "true"]),
+        TIMEOUT,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("/nonexistent.policy"), "stderr: {stderr}");
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "stderr: {stderr}"
+    );
+}
