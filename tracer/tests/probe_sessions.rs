@@ -81,8 +81,8 @@ fn alerts_carry_session_and_ancestry() {
     }
 
     // The fake server is a script in /tmp, so each session also raises
-    // exec_from_tmp for it; the shell's read of /etc/shadow is the alert
-    // whose ancestry this test follows.
+    // exec_from_tmp for it. This test follows the ancestry of the shell's
+    // read of /etc/shadow.
     let is_shadow_read = |alert: &serde_json::Value| alert["rule_id"] == "credential_shadow_read";
     let alerts = wait_for_alerts(&alerts_path, Duration::from_secs(10), |alerts| {
         alerts.iter().filter(|alert| is_shadow_read(alert)).count() >= 3

@@ -1,7 +1,7 @@
-//! Processes and files whose names are not plain text: a program whose name
+//! Processes and files whose names are not plain text. A program whose name
 //! is invalid UTF-8, or whose first 15 bytes (the kernel's `comm`) end in the
-//! middle of a character, keeps its whole context (ids, parent, name), and a
-//! newline in a path does not hide it from rules.
+//! middle of a character, keeps its whole context (ids, parent, name). A
+//! newline in a path does not hide the file from rules.
 
 mod trace_support;
 

@@ -111,7 +111,7 @@ pub fn build_program(
 /// for an unconditional stop. `sendto` stops only with a destination
 /// address (argument 4), because that is how a resolver without connect
 /// sends a DNS query. Sends on connected sockets stay untraced. Signal
-/// syscalls stop as [`signal_rules`] says.
+/// syscalls stop under the conditions of [`signal_rules`].
 fn argument_rules(
     nr: i64,
     signals: Option<&[SignalRange]>,
@@ -129,8 +129,8 @@ fn argument_rules(
     }
 }
 
-/// The indexes of the target pid and of the signal number among the
-/// arguments of a signal syscall that names its target by pid. tkill
+/// Returns the indexes of the target pid and of the signal number among
+/// the arguments of a signal syscall that names its target by pid. tkill
 /// (which can name any thread of the tracer) and pidfd_send_signal (whose
 /// target hides behind a file descriptor) always stop.
 fn signal_arguments(nr: i64) -> Option<(u8, u8)> {
