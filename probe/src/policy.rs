@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use protocol::{DenyRule, Event, EventKind, Process, SignalRange};
+use protocol::{DenyRule, Event, EventKind, OpenInterest, Process, SignalRange};
 use rules::{LoadReport, MatchAction, Policy, RuleStatus, Variables};
 
 use crate::ruleset::{RuleAction, RuleMatch, RuleSet, SessionRuleState};
@@ -35,6 +35,10 @@ impl RuleSet for PolicyRules {
 
     fn signal_interest(&self) -> Option<Vec<SignalRange>> {
         self.policy.signal_interest()
+    }
+
+    fn open_interest(&self) -> Option<OpenInterest> {
+        self.policy.open_interest()
     }
 
     fn evaluate(

@@ -5,7 +5,7 @@
 use std::any::Any;
 use std::sync::{Arc, RwLock};
 
-use protocol::{DenyRule, Event, EventKind, Process, SignalRange};
+use protocol::{DenyRule, Event, EventKind, OpenInterest, Process, SignalRange};
 
 /// Action a matching rule requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +64,10 @@ pub trait RuleSet: Send + Sync {
     /// Signal numbers the rules may match for a target other than the
     /// tracer; `None` for every number.
     fn signal_interest(&self) -> Option<Vec<SignalRange>> {
+        None
+    }
+    /// The opens the rules may match; `None` for every open.
+    fn open_interest(&self) -> Option<OpenInterest> {
         None
     }
     /// Evaluates every rule for this event type; `ancestors[0]` is the parent.

@@ -350,6 +350,7 @@ async fn reject_hello<W: AsyncWrite + Unpin>(
         syscalls: Vec::new(),
         deny_rules: Vec::new(),
         signals: None,
+        opens: None,
         last_seq: 0,
     };
     let _ = write_message(writer, &welcome).await;
@@ -420,6 +421,7 @@ where
         event_types,
         deny_rules: rules.deny_rules(),
         signals: rules.signal_interest(),
+        opens: rules.open_interest(),
         last_seq: lock(session).last_seq,
     };
     write_message(writer, &welcome)

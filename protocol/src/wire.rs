@@ -129,6 +129,46 @@ impl SignalRange {
     }
 }
 
+/// The opens that the loaded rules may match, decided from what the tracer
+/// knows at syscall entry: the canonical path, its base name and the
+/// flags. An open that matches no alternative cannot raise an alert, so
+/// the tracer reports it not at all and lets it run without an exit stop.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenInterest {
+    /// An open may match when it matches one of these.
+    pub alternatives: Vec<OpenApprover>,
+}
+
+/// Conditions that an open must all meet to be reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenApprover {
+    /// Sets that the canonical path must each match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<PatternSet>,
+    /// Sets that the base name must each match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<PatternSet>,
+    /// Masks of which the open flags must each share a bit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<u32>,
+}
+
+/// Strings, SECL globs and regular expressions, matched as SECL matches
+/// `in [...]`: a value matches when it equals a string, matches a glob
+/// whole, or contains a match of a regular expression.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatternSet {
+    /// Exact values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exact: Vec<String>,
+    /// Globs (`*` within a path component for paths, `**` across them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub globs: Vec<String>,
+    /// Regular expressions, searched unanchored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regexes: Vec<String>,
+}
+
 /// An action the probe requests from a tracer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -177,6 +217,9 @@ pub enum ProbeMessage {
         /// every number. Signals to the tracer are always reported.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signals: Option<Vec<SignalRange>>,
+        /// The opens that the loaded rules may match; `None` for every open.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        opens: Option<OpenInterest>,
         /// Highest sequence number the probe has already received in this
         /// session (0 for a new session); the tracer resends what follows.
         #[serde(default)]

@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
+use protocol::PatternSet;
 use regex::Regex;
 
 /// Translates a SECL glob to an anchored regular expression body.
@@ -74,6 +75,8 @@ pub struct StrSet {
     /// The literal start of every value and glob, `None` when a regular
     /// expression is present (see [`StrSet::prefixes`]).
     prefixes: Option<Vec<String>>,
+    /// The strings, globs and regular expressions the set was built from.
+    source: PatternSet,
 }
 
 impl StrSet {
@@ -120,6 +123,11 @@ impl StrSet {
                 .map(|glob| glob.split('*').next().unwrap_or_default().to_string());
             exact.iter().cloned().chain(glob_prefixes).collect()
         });
+        let source = PatternSet {
+            exact: exact.clone(),
+            globs: globs.to_vec(),
+            regexes: regexes.to_vec(),
+        };
         let few = if exact.len() <= LINEAR_LIMIT {
             exact.clone()
         } else {
@@ -135,7 +143,18 @@ impl StrSet {
             few,
             patterns,
             prefixes,
+            source,
         })
+    }
+
+    /// Builds the set of a [`PatternSet`], as [`StrSet::new`] does.
+    pub fn from_source(source: &PatternSet, path: bool) -> Result<StrSet, String> {
+        StrSet::new(source.exact.clone(), &source.globs, &source.regexes, path)
+    }
+
+    /// Returns the strings, globs and regular expressions of the set.
+    pub fn source(&self) -> &PatternSet {
+        &self.source
     }
 
     /// Returns true when `value` equals one of the strings or matches a glob.

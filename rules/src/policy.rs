@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use protocol::{DenyRule, Event, EventKind, Process, SignalRange};
+use protocol::{DenyRule, Event, EventKind, OpenInterest, Process, SignalRange};
 
 use crate::compile::{self, Scope};
 use crate::eval::{value_to_var, Context, Operand, Predicate};
@@ -155,6 +155,14 @@ impl Policy {
     pub fn signal_interest(&self) -> Option<Vec<SignalRange>> {
         let rules = &self.by_kind[EventKind::Signal as usize];
         crate::signals::interest(rules.iter().map(|rule| &rule.predicate))
+    }
+
+    /// Returns the opens that the rules may match, as conditions on the
+    /// path, base name and flags, or `None` when any open may match. The
+    /// tracer reports no other open.
+    pub fn open_interest(&self) -> Option<OpenInterest> {
+        let rules = &self.by_kind[EventKind::Open as usize];
+        crate::opens::interest(rules.iter().map(|rule| &rule.predicate))
     }
 
     /// Returns the active rules with a `deny` action whose fields the tracer

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use sentrace_rules::{Policy, RuleStatus};
+use sentrace_rules::{OpenFilter, Policy, RuleStatus};
 
 fn datadog_policy() -> PathBuf {
     PathBuf::from(concat!(
@@ -87,4 +87,22 @@ fn signal_rules_read_high_numbers_only() {
     assert_eq!(interest.len(), 1, "{interest:?}");
     assert_eq!(interest[0].first, 32);
     assert_eq!(interest[0].last, u32::MAX);
+}
+
+#[test]
+fn datadog_open_rules_all_name_their_files() {
+    let (policy, _) = Policy::load_files(&[datadog_policy()]).unwrap();
+    let interest = policy
+        .open_interest()
+        .expect("every open rule has a path, name or flag condition");
+    let filter = OpenFilter::new(&interest).unwrap();
+    assert!(filter.may_match("/etc/shadow", 0));
+    assert!(filter.may_match("/root/.aws/credentials", 0));
+    assert!(filter.may_match("/etc/sudoers", libc_o_wronly()));
+    assert!(!filter.may_match("/etc/hostname", 0));
+    assert!(!filter.may_match("/usr/lib/x86_64-linux-gnu/libc.so.6", 0));
+}
+
+fn libc_o_wronly() -> u32 {
+    0o1
 }

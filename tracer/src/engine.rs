@@ -49,8 +49,10 @@
 
 use std::ffi::OsString;
 use std::sync::Arc;
+use std::time::Duration;
 
 use protocol::{SignalRange, UserSession};
+use rules::OpenFilter;
 
 use crate::sink::{EventSink, SyscallGate};
 
@@ -103,6 +105,12 @@ pub struct TraceConfig {
     /// The user session of every traced process, set on the process of
     /// each event (`--k8s-user-session`).
     pub user_session: Option<Arc<UserSession>>,
+    /// The opens the probe's rules may match; `None` reports every open.
+    /// An open that matches none produces no event and no exit stop.
+    pub opens: Option<OpenFilter>,
+    /// How long the tracer polls for the next stop before it sleeps, while
+    /// stops come close together; zero always sleeps at once.
+    pub busy_poll: Duration,
 }
 
 /// The end state of a traced workload.

@@ -24,6 +24,7 @@
 use std::time::Duration;
 
 use protocol::{Hello, SignalRange};
+use rules::OpenFilter;
 
 use crate::sink::{EventSink, SyscallGate};
 
@@ -97,6 +98,8 @@ pub struct Welcomed {
     /// Signal numbers the probe's rules may match for a target other than
     /// the tracer; `None` for every number.
     pub signals: Option<Vec<SignalRange>>,
+    /// The opens the probe's rules may match; `None` for every open.
+    pub opens: Option<OpenFilter>,
 }
 
 impl std::fmt::Debug for Welcomed {
@@ -106,6 +109,7 @@ impl std::fmt::Debug for Welcomed {
             .field("syscalls", &self.syscalls)
             .field("deny_gate", &self.deny_gate.is_some())
             .field("signals", &self.signals)
+            .field("opens", &self.opens.is_some())
             .finish()
     }
 }

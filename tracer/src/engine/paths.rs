@@ -113,6 +113,30 @@ fn resolve(path: &str) -> Option<String> {
     target.starts_with('/').then_some(target)
 }
 
+/// Returns the canonical path of an open at its entry, as [`canonical`]
+/// does, or `None` when the path cannot be known before the kernel acts:
+/// a relative path, or a dangling symbolic link in a followed last
+/// component, whose target an `O_CREAT` open creates.
+pub fn canonical_before_open(tgid: u32, tid: u32, path: &str, follow_last: bool) -> Option<String> {
+    if !path.starts_with('/') {
+        return None;
+    }
+    if follow_last {
+        let unaliased = unalias(tgid, tid, path);
+        if let Some(resolved) = resolve(&unaliased) {
+            return Some(resolved);
+        }
+        let dangling = std::fs::symlink_metadata(&unaliased)
+            .is_ok_and(|metadata| metadata.file_type().is_symlink());
+        if dangling {
+            return None;
+        }
+    }
+    // The last component is not followed, missing or not a link: its
+    // directory decides.
+    Some(canonical(tgid, tid, path, false))
+}
+
 /// Returns the canonical form of the absolute `path` of thread `tid` in
 /// thread group `tgid`. With `follow_last`, a symbolic link in the last
 /// component is followed (open, chmod, exec). Without it, the last

@@ -6,6 +6,7 @@ use std::ffi::OsString;
 use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use nix::sys::ptrace::{self, Options};
 use nix::sys::signal::Signal;
@@ -242,7 +243,13 @@ impl<'a> Session<'a> {
     }
 
     /// Waits for stops and handles them until no tracee is left.
+    ///
+    /// The tracer busy-polls for the next stop (`TraceConfig::busy_poll`)
+    /// only while stops follow each other closely, so that a workload that
+    /// rarely stops costs no polling.
     fn run(&mut self) -> WorkloadExit {
+        let window = self.config.busy_poll;
+        let mut poll = Duration::ZERO;
         loop {
             if self.signals.detach.load(Ordering::SeqCst) {
                 self.signals.detach_seen.store(true, Ordering::SeqCst);
@@ -250,8 +257,16 @@ impl<'a> Session<'a> {
                 self.sink.flush();
                 return WorkloadExit::Detached;
             }
-            match wait_any() {
-                Ok(Some((pid, stop))) => self.handle(pid.as_raw() as u32, stop),
+            let waiting_since = Instant::now();
+            match wait_any(poll) {
+                Ok(Some((pid, stop))) => {
+                    poll = if waiting_since.elapsed() <= window * 2 {
+                        window
+                    } else {
+                        Duration::ZERO
+                    };
+                    self.handle(pid.as_raw() as u32, stop)
+                }
                 Ok(None) => break,
                 Err(nix::Error::EINTR) => continue,
                 Err(error) => {
@@ -449,7 +464,7 @@ impl<'a> Session<'a> {
         let Some(mut decoded) = decode_entry(caller, name, regs) else {
             return;
         };
-        if !self.wants(&decoded.body) {
+        if !self.wants(&decoded.body) || !self.open_wanted(caller, &decoded.body) {
             return;
         }
         if let EventBody::Connect { connect } = &mut decoded.body {
@@ -519,6 +534,32 @@ impl<'a> Session<'a> {
                         .any(|range| range.contains(signal.signal_type))
             }
             _ => true,
+        }
+    }
+
+    /// Returns false for an open that no loaded rule can match, judged on
+    /// its canonical path and flags at entry; such an open runs without an
+    /// exit stop and produces no event.
+    ///
+    /// NOTE: the path is resolved before the kernel resolves it. A workload
+    /// that swaps a directory or link on the path between the two can open
+    /// a watched file unreported.
+    fn open_wanted(&self, caller: Caller, body: &EventBody) -> bool {
+        let (Some(filter), EventBody::Open { open }) = (&self.config.opens, body) else {
+            return true;
+        };
+        let path = &open.file.path;
+        if filter.may_match(path, open.flags) {
+            return true;
+        }
+        if caller.exact_open {
+            // The gate already made the path canonical.
+            return false;
+        }
+        let follow = open_follows(u64::from(open.flags));
+        match paths::canonical_before_open(caller.tgid, caller.tid, path, follow) {
+            Some(canonical) => canonical != *path && filter.may_match(&canonical, open.flags),
+            None => true,
         }
     }
 

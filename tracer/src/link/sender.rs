@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use protocol::{
-    encode_frame, read_frame, DenyRule, FrameError, ProbeMessage, Sequenced, SignalRange,
-    TracerMessage,
+    encode_frame, read_frame, DenyRule, FrameError, OpenInterest, ProbeMessage, Sequenced,
+    SignalRange, TracerMessage,
 };
+use rules::OpenFilter;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
@@ -43,6 +44,7 @@ enum Greeting {
         syscalls: Vec<String>,
         deny_rules: Vec<DenyRule>,
         signals: Option<Vec<SignalRange>>,
+        opens: Option<OpenInterest>,
     },
     Rejected(String),
 }
@@ -126,6 +128,7 @@ pub(crate) fn start(options: LinkOptions) -> anyhow::Result<(LinkSink, Welcomed)
         syscalls: None,
         deny_gate: None,
         signals: None,
+        opens: None,
     };
     if options.start_immediately {
         return Ok((sink, unwelcomed));
@@ -135,14 +138,23 @@ pub(crate) fn start(options: LinkOptions) -> anyhow::Result<(LinkSink, Welcomed)
             syscalls,
             deny_rules,
             signals,
+            opens,
         }) => {
             let deny_gate = gate::build(&deny_rules);
+            let opens = opens.and_then(|interest| match OpenFilter::new(&interest) {
+                Ok(filter) => Some(filter),
+                Err(error) => {
+                    tracing::warn!(%error, "the probe's open conditions do not compile; every open is reported");
+                    None
+                }
+            });
             Ok((
                 sink,
                 Welcomed {
                     syscalls: Some(syscalls),
                     deny_gate,
                     signals,
+                    opens,
                 },
             ))
         }
@@ -231,6 +243,7 @@ fn run_connection(
         syscalls,
         deny_rules,
         signals,
+        opens,
         last_seq,
         ..
     } = welcome
@@ -253,6 +266,7 @@ fn run_connection(
             syscalls,
             deny_rules,
             signals,
+            opens,
         });
     }
 

@@ -11,6 +11,8 @@ use crate::engine::decode::AtExit;
 use crate::engine::memory::read_bytes;
 use crate::engine::procfs;
 use crate::engine::regs::{self, Abi, SyscallRegs};
+use std::time::Duration;
+
 use crate::engine::stop::{wait_any, Stop};
 
 impl Session<'_> {
@@ -208,7 +210,7 @@ impl Session<'_> {
             }
         }
         while !self.tracees.is_empty() {
-            let Ok(Some((pid, stop))) = wait_any() else {
+            let Ok(Some((pid, stop))) = wait_any(Duration::ZERO) else {
                 break;
             };
             let tid = pid.as_raw() as u32;

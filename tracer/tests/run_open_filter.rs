@@ -1,0 +1,127 @@
+//! Opens that no loaded rule can match make no exit stop and no event,
+//! while every open a rule matches still raises its alert, whatever
+//! spelling reaches the file: a symbolic link to it, a relative path, a
+//! dangling link that an `O_CREAT` open turns into the file.
+
+mod probe_support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use probe_support::{json_lines, run_with_timeout, scratch_dir, sentrace, write_policy};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Number of reads of an unwatched file in the workloads.
+const UNWATCHED_OPENS: usize = 300;
+
+/// What a `sentrace run --verbose` reported.
+struct Outcome {
+    /// Alerts of the rule `watched`.
+    alerts: usize,
+    /// Syscall-exit stops (and entry stops of followed DNS exchanges).
+    exit_stops: usize,
+}
+
+/// Runs `script` under `sentrace run --verbose` in `directory`, with one
+/// rule `watched` on `expression`.
+fn run_with_rule(directory: &Path, expression: &str, script: &str) -> Outcome {
+    let policy = write_policy(
+        directory,
+        "opens.policy",
+        &format!("  - id: watched\n    expression: '{expression}'\n"),
+    );
+    let output = run_with_timeout(
+        Command::new(sentrace())
+            .current_dir(directory)
+            .args(["run", "--verbose", "--format", "json", "--policy"])
+            .arg(&policy)
+            .args(["--", "sh", "-c", script]),
+        TIMEOUT,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    let alerts = json_lines(&stderr)
+        .into_iter()
+        .filter(|alert| alert["rule_id"] == "watched")
+        .count();
+    let exit_stops = stderr
+        .lines()
+        .filter(|line| line.contains("stop=Syscall"))
+        .count();
+    Outcome { alerts, exit_stops }
+}
+
+/// A shell loop that reads `/etc/hostname` [`UNWATCHED_OPENS`] times (one
+/// open each), then runs `tail`.
+fn unwatched_reads_then(tail: &str) -> String {
+    format!(
+        "i=0; while [ $i -lt {UNWATCHED_OPENS} ]; do read line < /etc/hostname; i=$((i+1)); done; {tail}"
+    )
+}
+
+#[test]
+fn unwatched_opens_make_no_exit_stop() {
+    let directory = scratch_dir("open-filter-unwatched");
+    let watched = directory.join("watched");
+    std::fs::write(&watched, "x\n").unwrap();
+    let expression = format!("open.file.path == \"{}\"", watched.display());
+    let outcome = run_with_rule(
+        &directory,
+        &expression,
+        &unwatched_reads_then("cat watched"),
+    );
+    assert_eq!(outcome.alerts, 1, "cat opened the watched file once");
+    assert!(
+        outcome.exit_stops < UNWATCHED_OPENS / 2,
+        "{} exit stops for {UNWATCHED_OPENS} opens that no rule reads",
+        outcome.exit_stops
+    );
+}
+
+#[test]
+fn link_to_watched_file_alerts() {
+    let directory = scratch_dir("open-filter-link");
+    let watched = directory.join("watched");
+    std::fs::write(&watched, "x\n").unwrap();
+    std::os::unix::fs::symlink(&watched, directory.join("innocent")).unwrap();
+    std::fs::create_dir(directory.join("real")).unwrap();
+    std::fs::write(directory.join("real/file"), "x\n").unwrap();
+    std::os::unix::fs::symlink(directory.join("real"), directory.join("alias")).unwrap();
+    let expression = format!(
+        "open.file.path in [\"{}\", \"{}\"]",
+        watched.display(),
+        directory.join("real/file").display()
+    );
+    let outcome = run_with_rule(
+        &directory,
+        &expression,
+        "cat innocent; cat ./alias/file; cat ../$(basename $PWD)/alias/../watched",
+    );
+    assert_eq!(outcome.alerts, 3, "three opens reached watched files");
+}
+
+#[test]
+fn dangling_link_created_through_alerts() {
+    let directory = scratch_dir("open-filter-dangling");
+    std::fs::create_dir(directory.join("spool")).unwrap();
+    let target = directory.join("spool/job");
+    std::os::unix::fs::symlink(&target, directory.join("dangling")).unwrap();
+    let expression = format!(
+        "open.file.path =~ \"{}/*\" && open.flags & O_CREAT > 0",
+        directory.join("spool").display()
+    );
+    let outcome = run_with_rule(&directory, &expression, "echo job > dangling");
+    assert_eq!(outcome.alerts, 1, "the write created {}", target.display());
+    assert!(target.exists());
+}
+
+#[test]
+fn rule_without_path_condition_sees_every_open() {
+    let directory = scratch_dir("open-filter-everything");
+    let expression = "open.file.name == \"hostname\" || process.comm == \"no-such-command\"";
+    let outcome = run_with_rule(&directory, expression, &unwatched_reads_then("true"));
+    assert_eq!(outcome.alerts, UNWATCHED_OPENS);
+    assert!(outcome.exit_stops >= UNWATCHED_OPENS);
+}
