@@ -201,3 +201,43 @@ fn http_get(addr: &str, path: &str) -> String {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     response
 }
+
+/// A probe that stops before the workload ends does not hold up the exit
+/// for --probe-timeout: the tracer gives up on an unreachable probe about a
+/// second after the workload ends.
+#[test]
+fn stopped_probe_does_not_delay_exit() {
+    let directory = scratch_dir("stopped-probe");
+    let policy = mark_policy(&directory);
+    let port = free_port();
+    let probe = ProbeProcess::start(
+        &directory,
+        port,
+        &["--policy", policy.to_str().expect("utf-8 path")],
+    );
+    let tracer = Command::new(probe_support::sentrace())
+        .args([
+            "trace",
+            "--probe-timeout",
+            "120",
+            "--probe-addr",
+            &probe.addr(),
+        ])
+        .args(["--", "sh", "-c", "sleep 2; cat /etc/hostname; exit 3"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting sentrace trace");
+    thread::sleep(Duration::from_millis(700));
+    probe.terminate();
+
+    // Killed at the timeout, the tracer would report no exit status.
+    let output = wait_with_timeout(tracer, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "stderr: {stderr}");
+    assert!(
+        stderr.contains("probe unreachable at exit"),
+        "stderr: {stderr}"
+    );
+}

@@ -35,8 +35,10 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Time allowed for the TCP handshake and for each write.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long `flush` waits when the probe was never reached.
+/// How long `flush` waits for a probe that is not connected.
 const UNREACHED_DRAIN: Duration = Duration::from_secs(1);
+/// How often `flush` checks whether the connection is still up.
+const CLOSING_POLL: Duration = Duration::from_millis(100);
 
 /// The outcome of the first hello, reported to [`start`].
 enum Greeting {
@@ -53,7 +55,6 @@ enum Greeting {
 pub(crate) struct LinkSink {
     shared: Arc<Shared>,
     drain_timeout: Duration,
-    ever_connected: Arc<AtomicBool>,
     flushed: bool,
 }
 
@@ -67,25 +68,42 @@ impl EventSink for LinkSink {
             return;
         }
         self.flushed = true;
-        let timeout = if self.ever_connected.load(Ordering::Relaxed) {
-            self.drain_timeout
-        } else {
-            UNREACHED_DRAIN
-        };
-        let deadline = Instant::now() + timeout;
+        // A connected probe gets `drain_timeout` to acknowledge the rest. An
+        // unreachable one gets UNREACHED_DRAIN, during which the sender
+        // retries at once, so that a dead probe does not hold up the exit.
+        let started = Instant::now();
+        let mut disconnected_since: Option<Instant> = None;
         let mut state = self.shared.lock();
         state.closing = true;
         self.shared.changed.notify_all();
         while !state.stopped {
             let now = Instant::now();
+            if state.connected {
+                disconnected_since = None;
+            } else {
+                disconnected_since.get_or_insert(now);
+            }
+            let mut deadline = started + self.drain_timeout;
+            if let Some(since) = disconnected_since {
+                deadline = deadline.min(since + UNREACHED_DRAIN);
+            }
             if now >= deadline {
-                tracing::warn!(
-                    unacknowledged = state.pending.len(),
-                    "probe did not acknowledge every event before exit"
-                );
+                let unacknowledged = state.pending.len();
+                if state.connected {
+                    tracing::warn!(
+                        unacknowledged,
+                        "probe did not acknowledge every event before exit"
+                    );
+                } else {
+                    tracing::warn!(
+                        unacknowledged,
+                        "probe unreachable at exit; unacknowledged events are lost"
+                    );
+                }
                 break;
             }
-            state = match self.shared.changed.wait_timeout(state, deadline - now) {
+            let wait = (deadline - now).min(CLOSING_POLL);
+            state = match self.shared.changed.wait_timeout(state, wait) {
                 Ok((guard, _)) => guard,
                 Err(poisoned) => poisoned.into_inner().0,
             };
@@ -105,12 +123,10 @@ impl Drop for LinkSink {
 /// welcome as `options` request.
 pub(crate) fn start(options: LinkOptions) -> anyhow::Result<(LinkSink, Welcomed)> {
     let shared = Arc::new(Shared::new(options.buffer_events));
-    let ever_connected = Arc::new(AtomicBool::new(false));
     let (greeting_tx, greeting_rx) = mpsc::channel();
     let sink = LinkSink {
         shared: Arc::clone(&shared),
         drain_timeout: options.probe_timeout,
-        ever_connected: Arc::clone(&ever_connected),
         flushed: false,
     };
 
@@ -118,7 +134,7 @@ pub(crate) fn start(options: LinkOptions) -> anyhow::Result<(LinkSink, Welcomed)
     let thread_shared = Arc::clone(&shared);
     thread::Builder::new()
         .name("sentrace-link".into())
-        .spawn(move || run(thread_options, thread_shared, ever_connected, greeting_tx))
+        .spawn(move || run(thread_options, thread_shared, greeting_tx))
         .context("failed to start the probe link thread")?;
     if let Some(interval) = options.proc_scan_interval {
         procscan::spawn(Arc::clone(&shared), interval)?;
@@ -178,18 +194,13 @@ pub(crate) fn start(options: LinkOptions) -> anyhow::Result<(LinkSink, Welcomed)
 }
 
 /// Runs the sender thread: one connection after another until stopped.
-fn run(
-    options: LinkOptions,
-    shared: Arc<Shared>,
-    ever_connected: Arc<AtomicBool>,
-    greeting_tx: mpsc::Sender<Greeting>,
-) {
+fn run(options: LinkOptions, shared: Arc<Shared>, greeting_tx: mpsc::Sender<Greeting>) {
     let mut greeting_tx = Some(greeting_tx);
     let mut backoff = MIN_BACKOFF;
     let mut failures: u64 = 0;
     loop {
         let started = Instant::now();
-        match run_connection(&options, &shared, &ever_connected, &mut greeting_tx) {
+        match run_connection(&options, &shared, &mut greeting_tx) {
             Ok(()) => break,
             Err(error) => {
                 failures += 1;
@@ -200,7 +211,7 @@ fn run(
                 }
             }
         }
-        if started.elapsed() > MAX_BACKOFF {
+        if started.elapsed() > MAX_BACKOFF || shared.lock().closing {
             backoff = MIN_BACKOFF;
         }
         if wait_stopped(&shared, backoff) {
@@ -214,12 +225,14 @@ fn run(
     shared.changed.notify_all();
 }
 
-/// Sleeps up to `delay`; returns true when the sink was dropped meanwhile.
+/// Sleeps up to `delay`, or until the sink starts closing; returns true
+/// when the sink was dropped meanwhile.
 fn wait_stopped(shared: &Shared, delay: Duration) -> bool {
     let state = shared.lock();
-    let result = shared
-        .changed
-        .wait_timeout_while(state, delay, |state| !state.stopped);
+    let was_closing = state.closing;
+    let result = shared.changed.wait_timeout_while(state, delay, |state| {
+        !state.stopped && state.closing == was_closing
+    });
     match result {
         Ok((state, _)) => state.stopped,
         Err(poisoned) => poisoned.into_inner().0.stopped,
@@ -230,7 +243,6 @@ fn wait_stopped(shared: &Shared, delay: Duration) -> bool {
 fn run_connection(
     options: &LinkOptions,
     shared: &Arc<Shared>,
-    ever_connected: &AtomicBool,
     greeting_tx: &mut Option<mpsc::Sender<Greeting>>,
 ) -> anyhow::Result<()> {
     let mut stream = open_stream(&options.addr)?;
@@ -258,7 +270,6 @@ fn run_connection(
         bail!("probe rejected the session: {reason}");
     }
     stream.set_read_timeout(None)?;
-    ever_connected.store(true, Ordering::Relaxed);
     resume_after(shared, last_seq);
     tracing::info!(probe.addr = %options.addr, last_seq, "connected to the probe");
     if let Some(sender) = greeting_tx.take() {
