@@ -287,6 +287,29 @@ def prepare_open_loop(bench):
     return [str(binary), str(bench.args.open_count)], None, None
 
 
+SYSCALL_LOOP_C = r"""
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    long count = argc > 1 ? atol(argv[1]) : 5000000;
+    for (long i = 0; i < count; i++)
+        syscall(SYS_getppid);
+    return 0;
+}
+"""
+
+
+def prepare_syscall_loop(bench):
+    """A syscall that no rule traces, called in a loop: it measures what the
+    seccomp filter costs every syscall of the workload."""
+    source = bench.work / "syscall_loop.c"
+    binary = bench.work / "syscall_loop"
+    source.write_text(SYSCALL_LOOP_C)
+    subprocess.run(["gcc", "-O2", "-o", str(binary), str(source)], check=True)
+    return [str(binary), str(bench.args.syscall_count)], None, None
+
+
 def prepare_build(bench):
     """Lua 5.4 from Debian's source package, built with `make -j2 linux`."""
     cache = Path(bench.args.cache) / "lua"
@@ -332,6 +355,7 @@ WORKLOADS = {
     "redis-reconnect": lambda: Redis("redis-reconnect", keepalive=False),
     "exec-loop": lambda: Timed("exec-loop", prepare_exec_loop),
     "open-loop": lambda: Timed("open-loop", prepare_open_loop),
+    "syscall-loop": lambda: Timed("syscall-loop", prepare_syscall_loop),
     "build": lambda: Timed("build", prepare_build),
 }
 
@@ -553,6 +577,7 @@ def main():
     parser.add_argument("--redis-requests", type=int, default=200000)
     parser.add_argument("--exec-count", type=int, default=500)
     parser.add_argument("--open-count", type=int, default=100000)
+    parser.add_argument("--syscall-count", type=int, default=5000000)
     parser.add_argument("--sessions", default="1,10,100,1000",
                         help="simulated tracer counts for probe RSS and throughput")
     parser.add_argument("--probe-events", type=int, default=200000,
@@ -564,6 +589,7 @@ def main():
     if args.short:
         args.rounds, args.duration, args.pg_scale = 1, 3, 1
         args.redis_requests, args.exec_count, args.open_count = 20000, 50, 10000
+        args.syscall_count = 500000
         args.sessions, args.probe_events = "1,100", 5000
 
     if os.geteuid() != 0:
