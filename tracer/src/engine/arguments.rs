@@ -24,6 +24,7 @@
 use nix::unistd::Pid;
 
 use super::memory::{cut_to_string, read_bytes, read_c_string, PAGE_SIZE};
+use super::procfs::with_proc_file;
 use crate::link::limits::{list_cost, MAX_ENTRY_BYTES, MAX_LIST_BYTES};
 
 /// Environment variables whose values an exec event keeps; for the others
@@ -159,15 +160,17 @@ pub fn read_environment(pid: Pid, address: u64, pointer_size: usize) -> BoundedL
 /// bounds. Right after an exec they are the kernel's copy, which no other
 /// thread can change. Returns `None` when the file is unreadable.
 pub fn proc_arguments(pid: u32) -> Option<BoundedList> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    Some(bound_arguments(proc_entries(&raw)))
+    with_proc_file(&format!("/proc/{pid}/cmdline"), |raw| {
+        bound_arguments(proc_entries(raw))
+    })
 }
 
 /// Reads the environment of process `pid` from `/proc/PID/environ` within
 /// the bounds, as [`read_environment`] filters it.
 pub fn proc_environment(pid: u32) -> Option<BoundedList> {
-    let raw = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-    Some(bound_environment(proc_entries(&raw)))
+    with_proc_file(&format!("/proc/{pid}/environ"), |raw| {
+        bound_environment(proc_entries(raw))
+    })
 }
 
 /// Keeps entries until the list's bound; each entry is cut to its own.

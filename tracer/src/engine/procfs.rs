@@ -14,16 +14,61 @@ use crate::link::limits;
 /// `AT_FDCWD` as a 64-bit register value.
 const AT_FDCWD: i64 = libc::AT_FDCWD as i64;
 
+/// Bytes of the buffer a `/proc` file is read into. It holds `status`,
+/// `stat`, `cgroup`, `cmdline` and most `environ` files whole, so that such
+/// a file costs one open, one read, the read that returns end of file and
+/// one close.
+const PROC_BUFFER_BYTES: usize = 8192;
+
+thread_local! {
+    /// The buffer [`with_proc_file`] reads into, kept between calls. A
+    /// larger file grows it, and a buffer grown past 16 times its size is
+    /// dropped after use.
+    static PROC_BUFFER: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(vec![0; PROC_BUFFER_BYTES]);
+}
+
+/// Reads the whole file at `path` and returns what `parse` makes of its
+/// bytes, or `None` when the file cannot be opened or read. The file is
+/// read into a per-thread buffer without asking its size, which `/proc`
+/// reports as 0, so `parse` must not call `with_proc_file` itself.
+pub fn with_proc_file<R>(path: &str, parse: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    let mut file = fs::File::open(path).ok()?;
+    PROC_BUFFER.with_borrow_mut(|buffer| {
+        let result = read_whole(&mut file, buffer)
+            .ok()
+            .map(|length| parse(&buffer[..length]));
+        if buffer.len() > PROC_BUFFER_BYTES * 16 {
+            *buffer = vec![0; PROC_BUFFER_BYTES];
+        }
+        result
+    })
+}
+
+/// Reads `file` to its end into `buffer`, growing it when full. Returns
+/// the number of bytes read.
+fn read_whole(file: &mut fs::File, buffer: &mut Vec<u8>) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut length = 0;
+    loop {
+        if length == buffer.len() {
+            buffer.resize(buffer.len() * 2, 0);
+        }
+        match file.read(&mut buffer[length..]) {
+            Ok(0) => return Ok(length),
+            Ok(count) => length += count,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// Reads a `/proc` text file. Invalid UTF-8 becomes U+FFFD instead of an
 /// error, because a process chooses its own name (`comm`, which `status`
 /// and `stat` repeat) and its mount points, and the rest of the file must
 /// still be read.
 pub fn read_text(path: &str) -> Option<String> {
-    let bytes = fs::read(path).ok()?;
-    Some(
-        String::from_utf8(bytes)
-            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()),
-    )
+    with_proc_file(path, |bytes| String::from_utf8_lossy(bytes).into_owned())
 }
 
 /// Reads the context of process `pid` from `/proc`: ids, credentials, comm,
@@ -219,12 +264,12 @@ fn container_started(id: &str) -> u64 {
 /// Reads `/proc/PID/cmdline` as a list of arguments, cut to the bounds of
 /// an exec event's argv.
 fn read_cmdline(pid: u32) -> Vec<String> {
-    let Ok(raw) = fs::read(format!("/proc/{pid}/cmdline")) else {
-        return Vec::new();
-    };
-    let mut argv = split_cmdline(&raw);
-    limits::bound_list(&mut argv);
-    argv
+    with_proc_file(&format!("/proc/{pid}/cmdline"), |raw| {
+        let mut argv = split_cmdline(raw);
+        limits::bound_list(&mut argv);
+        argv
+    })
+    .unwrap_or_default()
 }
 
 fn split_cmdline(raw: &[u8]) -> Vec<String> {
@@ -491,6 +536,53 @@ mod tests {
         assert_eq!(&decimal(0)[..2], b"0\0");
         assert_eq!(&decimal(4_194_304)[..8], b"4194304\0");
         assert_eq!(&decimal(u64::MAX)[..], b"18446744073709551615");
+    }
+
+    /// Writes `bytes` to a new file in the temporary directory and returns its path.
+    fn temporary_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("sentrace-{}-{name}", std::process::id()));
+        fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn proc_reader_reads_file_larger_than_buffer() {
+        let bytes: Vec<u8> = (0..PROC_BUFFER_BYTES * 3 + 17)
+            .map(|index| (index % 251) as u8)
+            .collect();
+        let path = temporary_file("large", &bytes);
+        let read = with_proc_file(path.to_str().unwrap(), <[u8]>::to_vec);
+        fs::remove_file(&path).unwrap();
+        assert_eq!(read.as_ref().map(Vec::len), Some(bytes.len()));
+        assert!(read == Some(bytes), "contents differ");
+        // The next read starts from an empty buffer.
+        let small = temporary_file("small", b"Tgid:\t7\n");
+        let text = read_text(small.to_str().unwrap());
+        fs::remove_file(&small).unwrap();
+        assert_eq!(text.as_deref(), Some("Tgid:\t7\n"));
+    }
+
+    #[test]
+    fn proc_reader_reads_empty_file() {
+        let path = temporary_file("empty", b"");
+        let read = with_proc_file(path.to_str().unwrap(), <[u8]>::len);
+        fs::remove_file(&path).unwrap();
+        assert_eq!(read, Some(0));
+    }
+
+    #[test]
+    fn proc_reader_misses_missing_file() {
+        assert_eq!(read_text("/proc/self/no-such-file"), None);
+        assert_eq!(with_proc_file("/nonexistent/file", <[u8]>::len), None);
+    }
+
+    #[test]
+    fn proc_reader_matches_std_read() {
+        let status = read_text("/proc/self/status").expect("own status");
+        assert!(status.starts_with("Name:"), "{status}");
+        assert!(status.contains("\nTgid:"), "{status}");
+        let cmdline = with_proc_file("/proc/self/cmdline", <[u8]>::to_vec);
+        assert_eq!(cmdline, fs::read("/proc/self/cmdline").ok());
     }
 
     #[test]
