@@ -156,13 +156,11 @@ pub fn read_environment(pid: Pid, address: u64, pointer_size: usize) -> BoundedL
     bound_environment(memory_entries(pid, address, pointer_size))
 }
 
-/// Reads the arguments of process `pid` from `/proc/PID/cmdline` within the
-/// bounds. Right after an exec they are the kernel's copy, which no other
-/// thread can change. Returns `None` when the file is unreadable.
-pub fn proc_arguments(pid: u32) -> Option<BoundedList> {
-    with_proc_file(&format!("/proc/{pid}/cmdline"), |raw| {
-        bound_arguments(proc_entries(raw))
-    })
+/// Makes the bounded argument list of an exec event of the bytes of
+/// `/proc/PID/cmdline`. Right after an exec they are the kernel's copy,
+/// which no other thread can change.
+pub fn cmdline_arguments(raw: &[u8]) -> BoundedList {
+    bound_arguments(proc_entries(raw))
 }
 
 /// Reads the environment of process `pid` from `/proc/PID/environ` within
@@ -258,7 +256,7 @@ mod tests {
 
     #[test]
     fn own_arguments_from_proc() {
-        let list = proc_arguments(std::process::id()).unwrap();
+        let list = with_proc_file("/proc/self/cmdline", cmdline_arguments).unwrap();
         let argv: Vec<String> = std::env::args().collect();
         assert_eq!(list.entries, argv);
     }

@@ -71,11 +71,30 @@ pub fn read_text(path: &str) -> Option<String> {
     with_proc_file(path, |bytes| String::from_utf8_lossy(bytes).into_owned())
 }
 
+/// Parts of a process context that the caller already has, which
+/// [`snapshot_known`] takes instead of reading them again.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    /// The argument list, as [`cmdline_argv`] makes it of `/proc/PID/cmdline`.
+    pub argv: Option<Vec<String>>,
+    /// The working directory.
+    pub cwd: Option<String>,
+    /// The cgroup of an earlier snapshot of the same process. Its inode is
+    /// kept when the process is still in a cgroup of that path.
+    pub cgroup: Option<Cgroup>,
+}
+
 /// Reads the context of process `pid` from `/proc`: ids, credentials, comm,
 /// executable (with its `stat`), argv, cwd, terminal, login uid, cgroup and
 /// container. Returns `None` when the process is gone or
 /// `/proc/PID/status` is unreadable.
 pub fn snapshot_process(pid: u32) -> Option<Process> {
+    snapshot_known(pid, Known::default())
+}
+
+/// Reads the context of process `pid` as [`snapshot_process`] does, taking
+/// the parts in `known` instead of reading them.
+pub fn snapshot_known(pid: u32, known: Known) -> Option<Process> {
     let status = read_text(&format!("/proc/{pid}/status"))?;
     let field = |name: &str| -> Vec<u32> {
         status
@@ -91,8 +110,12 @@ pub fn snapshot_process(pid: u32) -> Option<Process> {
     let uids = field("Uid:");
     let gids = field("Gid:");
     let tgid = field("Tgid:").first().copied().unwrap_or(pid);
-    let comm = read_text(&format!("/proc/{pid}/comm")).unwrap_or_default();
     let stat = read_stat(pid);
+    // `stat` holds the same name as `comm`, printed by the same kernel function.
+    let comm = match &stat {
+        Some(stat) => stat.comm.clone(),
+        None => read_text(&format!("/proc/{pid}/comm")).unwrap_or_default(),
+    };
     let cgroups = read_text(&format!("/proc/{pid}/cgroup")).unwrap_or_default();
     let container = container_of(&cgroups);
     let mut file =
@@ -113,8 +136,8 @@ pub fn snapshot_process(pid: u32) -> Option<Process> {
         egid: gids.get(1).copied().unwrap_or(0),
         comm: comm.trim_end_matches('\n').to_string(),
         file,
-        argv: read_cmdline(pid),
-        cwd: read_cwd(pid),
+        argv: known.argv.unwrap_or_else(|| read_cmdline(pid)),
+        cwd: known.cwd.unwrap_or_else(|| read_cwd(pid)),
         container,
         start_time_ns: stat
             .as_ref()
@@ -123,7 +146,7 @@ pub fn snapshot_process(pid: u32) -> Option<Process> {
             .as_ref()
             .map_or_else(String::new, |stat| fileinfo::tty_name(stat.tty_nr)),
         auid: read_auid(pid),
-        cgroup: cgroup_of(&cgroups),
+        cgroup: cgroup_of(&cgroups, known.cgroup),
         cap_effective: capabilities(&status, "CapEff:"),
         cap_permitted: capabilities(&status, "CapPrm:"),
         // /proc does not know of user sessions: the engine sets its own.
@@ -190,9 +213,16 @@ fn cgroup_path(cgroups: &str) -> String {
 
 /// The cgroup of a process, with the inode of its directory below the
 /// tracer's cgroup v2 mount (0 when the path is a v1 one or no v2
-/// hierarchy is mounted).
-fn cgroup_of(cgroups: &str) -> Cgroup {
+/// hierarchy is mounted). The inode of `earlier`, an earlier snapshot of
+/// the same process, is kept when the path is the same: the kernel does not
+/// remove a cgroup directory that holds a process.
+// NOTE: a process that moved to another cgroup and back after its directory
+// was removed and made again keeps the inode of the removed directory.
+fn cgroup_of(cgroups: &str, earlier: Option<Cgroup>) -> Cgroup {
     let id = cgroup_path(cgroups);
+    if let Some(earlier) = earlier.filter(|earlier| earlier.id == id) {
+        return earlier;
+    }
     let on_v2 = cgroups.lines().any(|line| line.starts_with("0::"));
     let inode = match fileinfo::cgroup2_mount() {
         Some(mount) if on_v2 => fs::metadata(format!("{mount}{}", id.trim_end_matches('/')))
@@ -264,12 +294,15 @@ fn container_started(id: &str) -> u64 {
 /// Reads `/proc/PID/cmdline` as a list of arguments, cut to the bounds of
 /// an exec event's argv.
 fn read_cmdline(pid: u32) -> Vec<String> {
-    with_proc_file(&format!("/proc/{pid}/cmdline"), |raw| {
-        let mut argv = split_cmdline(raw);
-        limits::bound_list(&mut argv);
-        argv
-    })
-    .unwrap_or_default()
+    with_proc_file(&format!("/proc/{pid}/cmdline"), cmdline_argv).unwrap_or_default()
+}
+
+/// Makes the argument list of a process context of the bytes of
+/// `/proc/PID/cmdline`, cut to the bounds of an exec event's argv.
+pub fn cmdline_argv(raw: &[u8]) -> Vec<String> {
+    let mut argv = split_cmdline(raw);
+    limits::bound_list(&mut argv);
+    argv
 }
 
 fn split_cmdline(raw: &[u8]) -> Vec<String> {

@@ -6,7 +6,7 @@ use nix::unistd::Pid;
 use protocol::{Event, EventBody, ExecEvent, File, ForeignAbiEvent, ForkEvent, Process};
 
 use super::{Session, Tracee};
-use crate::engine::arguments::{proc_arguments, proc_environment};
+use crate::engine::arguments::{cmdline_arguments, proc_environment};
 use crate::engine::decode::AtExit;
 use crate::engine::memory::read_bytes;
 use crate::engine::procfs;
@@ -75,8 +75,24 @@ impl Session<'_> {
         tracee.in_syscall = true;
         self.tracees.insert(tid, tracee);
 
-        self.processes.remove(&tid);
-        let mut process = self.context(tid);
+        // One read of /proc/PID/cmdline serves the process context and the event.
+        let cmdline = procfs::with_proc_file(&format!("/proc/{tid}/cmdline"), |raw| {
+            (procfs::cmdline_argv(raw), cmdline_arguments(raw))
+        });
+        let (context_argv, event_argv) = cmdline.unzip();
+        let earlier = self.processes.remove(&tid);
+        // An exec keeps the working directory and the cgroup.
+        let cwd_current = self.cwd_tracked && !self.stale_cwd.remove(&tid);
+        let known = procfs::Known {
+            argv: Some(context_argv.unwrap_or_default()),
+            cwd: earlier
+                .as_ref()
+                .filter(|_| cwd_current)
+                .map(|earlier| earlier.cwd.clone()),
+            cgroup: earlier.map(|earlier| earlier.cgroup),
+        };
+        let mut process = self.cache_snapshot(tid, known);
+        process.tid = tid;
         let mut exec = match pending {
             Some(pending) if pending.decoded.at_exit == AtExit::ExecEvent => {
                 match pending.decoded.body {
@@ -91,7 +107,7 @@ impl Session<'_> {
             exec.argv = process.argv.clone();
         }
         // The kernel's copy of the lists, which a racing thread cannot change.
-        if let Some(argv) = proc_arguments(tid) {
+        if let Some(argv) = event_argv {
             exec.argv = argv.entries;
             exec.args_truncated = argv.truncated;
         }
@@ -165,24 +181,33 @@ impl Session<'_> {
                 }
                 process
             }
-            None => {
-                let process = self.snapshot(tgid).unwrap_or_else(|| Process {
-                    pid: tgid,
-                    user_session: self.config.user_session.clone(),
-                    ..Process::default()
-                });
-                self.processes.insert(tgid, process.clone());
-                process
-            }
+            None => self.cache_snapshot(tgid, procfs::Known::default()),
         };
         process.tid = tid;
+        process
+    }
+
+    /// Reads the context of process `tgid` from /proc, taking the parts in
+    /// `known`, and caches it. A process whose /proc files are unreadable
+    /// gets a context with its pid alone.
+    fn cache_snapshot(&mut self, tgid: u32, known: procfs::Known) -> Process {
+        let process = self.snapshot_known(tgid, known).unwrap_or_else(|| Process {
+            pid: tgid,
+            user_session: self.config.user_session.clone(),
+            ..Process::default()
+        });
+        self.processes.insert(tgid, process.clone());
         process
     }
 
     /// Reads the context of process `pid` from /proc, in the user session
     /// the tracer was given.
     pub(super) fn snapshot(&self, pid: u32) -> Option<Process> {
-        let mut process = procfs::snapshot_process(pid)?;
+        self.snapshot_known(pid, procfs::Known::default())
+    }
+
+    fn snapshot_known(&self, pid: u32, known: procfs::Known) -> Option<Process> {
+        let mut process = procfs::snapshot_known(pid, known)?;
         process.user_session.clone_from(&self.config.user_session);
         Some(process)
     }
