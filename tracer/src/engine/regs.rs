@@ -68,6 +68,16 @@ mod arch {
         })
     }
 
+    /// Returns the stack pointer of a stopped tracee and the pointer size
+    /// of its program: 4 for a 32-bit program, else 8.
+    pub fn stack_pointer(pid: Pid) -> nix::Result<(u64, usize)> {
+        let regs = ptrace::getregs(pid)?;
+        if regs.cs == USER32_CS {
+            return Ok((regs.rsp & 0xffff_ffff, 4));
+        }
+        Ok((regs.rsp, 8))
+    }
+
     /// Reads the registers as an i386 syscall, which `int 0x80` uses even
     /// from 64-bit code.
     pub fn read_i386(pid: Pid) -> nix::Result<SyscallRegs> {
@@ -156,6 +166,10 @@ mod arch {
         read(pid)
     }
 
+    pub fn stack_pointer(pid: Pid) -> nix::Result<(u64, usize)> {
+        Ok((ptrace::getregs(pid)?.sp, 8))
+    }
+
     // NOTE: untested on aarch64 hardware; whether the kernel keeps x0 as set
     // for a skipped syscall depends on its version.
     pub fn skip_syscall(pid: Pid, ret: i64) -> nix::Result<()> {
@@ -194,7 +208,9 @@ mod arch {
     }
 }
 
-pub use arch::{is_entry, read, read_i386, set_first_argument, set_return, skip_syscall};
+pub use arch::{
+    is_entry, read, read_i386, set_first_argument, set_return, skip_syscall, stack_pointer,
+};
 
 /// `AUDIT_ARCH_I386`, the architecture of a compat syscall on x86_64.
 pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use nix::sys::ptrace::{self, Options};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use protocol::{ChownEvent, Event, EventBody, ExecEvent, ExitEvent, ModeEvent, Process};
+use protocol::{
+    ChownEvent, Event, EventBody, EventKind, ExecEvent, ExitEvent, ModeEvent, Process,
+};
 
 use super::decode::{decode_entry, open_follows, AtExit, Caller, Decoded};
 use super::dns::{HostnameCache, Watch};
@@ -72,6 +74,9 @@ pub struct Session<'a> {
     config: &'a TraceConfig,
     sink: &'a mut dyn EventSink,
     gate: Option<&'a dyn SyscallGate>,
+    /// True when the gate has rules on exec events, which it checks with
+    /// the file and lists read at the seccomp stop.
+    gate_checks_exec: bool,
     traced: BTreeSet<i64>,
     use_seccomp: bool,
     tracees: PidMap<Tracee>,
@@ -168,6 +173,7 @@ impl<'a> Session<'a> {
             config,
             sink,
             gate,
+            gate_checks_exec: gate.is_some_and(|gate| gate.checks(EventKind::Exec)),
             traced,
             use_seccomp,
             tracees: PidMap::default(),
@@ -445,6 +451,7 @@ impl<'a> Session<'a> {
             tid,
             tgid: self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid),
             exact_open: self.gate.is_some(),
+            exec_lists: self.gate_checks_exec,
         };
         let Some(mut decoded) = decode_entry(caller, name, regs) else {
             return;
@@ -457,7 +464,10 @@ impl<'a> Session<'a> {
             connect.addr.hostname = self.resolved_hostname(&connect.addr.ip);
         }
         let process = self.context(tid);
-        describe_before_change(&mut decoded.body, &process);
+        // Unless the gate reads it at entry, the exec event describes the executed file.
+        if self.gate_checks_exec || !matches!(decoded.body, EventBody::Exec { .. }) {
+            describe_before_change(&mut decoded.body, &process);
+        }
         if matches!(decoded.body, EventBody::Chdir { .. }) {
             let tgid = self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid);
             self.stale_cwd.insert(tgid);

@@ -6,10 +6,10 @@ use nix::unistd::Pid;
 use protocol::{Event, EventBody, ExecEvent, File, ForeignAbiEvent, ForkEvent, Process};
 
 use super::{Session, Tracee};
-use crate::engine::arguments::{cmdline_arguments, proc_environment};
+use crate::engine::arguments::{cmdline_arguments, proc_environment, stack_lists, BoundedList};
 use crate::engine::decode::AtExit;
 use crate::engine::memory::read_bytes;
-use crate::engine::procfs;
+use crate::engine::{fileinfo, procfs};
 use crate::engine::regs::{self, Abi, SyscallRegs};
 use crate::engine::stop::{wait_any, Stop};
 
@@ -105,13 +105,23 @@ impl Session<'_> {
         if exec.file.path.is_empty() {
             exec.file = File::from_path(process.file.path.clone());
             exec.argv = process.argv.clone();
+        } else if !self.gate_checks_exec {
+            describe_executed(&mut exec.file, &process);
         }
-        // The kernel's copy of the lists, which a racing thread cannot change.
-        if let Some(argv) = event_argv {
+        // The kernel's copy of the lists, which a racing thread cannot
+        // change: from /proc, else from the new program's stack.
+        let event_envp = proc_environment(tid);
+        let stack = if event_argv.is_none() || event_envp.is_none() {
+            read_stack_lists(pid)
+        } else {
+            None
+        };
+        let (stack_argv, stack_envp) = stack.unzip();
+        if let Some(argv) = event_argv.or(stack_argv) {
             exec.argv = argv.entries;
             exec.args_truncated = argv.truncated;
         }
-        if let Some(envp) = proc_environment(tid) {
+        if let Some(envp) = event_envp.or(stack_envp) {
             exec.envp = envp.entries;
             exec.envs_truncated = envp.truncated;
         }
@@ -260,6 +270,29 @@ impl Session<'_> {
         }
         tracing::info!("detached from the workload");
     }
+}
+
+/// Fills the `stat` and filesystem of the file an exec ran, at its
+/// `PTRACE_EVENT_EXEC`. The snapshot described `/proc/PID/exe`, which is the
+/// same file unless an interpreter runs it (a `#!` script).
+fn describe_executed(file: &mut File, process: &Process) {
+    if file.path == process.file.path {
+        file.stat = process.file.stat;
+        file.filesystem.clone_from(&process.file.filesystem);
+        file.in_upper_layer = process.file.in_upper_layer;
+    } else {
+        let path = file.path.clone();
+        fileinfo::describe(file, &path, false, procfs::started_ns(&process.container));
+    }
+}
+
+/// Reads the argument and environment lists that the kernel placed on the
+/// stack of a process stopped at `PTRACE_EVENT_EXEC`, for a process whose
+/// `/proc/PID/environ` the tracer may not read: a tracer without
+/// `CAP_SYS_PTRACE` and a workload that changed its uid.
+fn read_stack_lists(pid: Pid) -> Option<(BoundedList, BoundedList)> {
+    let (stack, pointer_size) = regs::stack_pointer(pid).ok()?;
+    stack_lists(pid, stack, pointer_size)
 }
 
 /// Reads the clone flags at a fork/vfork/clone event stop: the registers
