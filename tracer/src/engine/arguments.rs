@@ -181,7 +181,11 @@ pub fn proc_environment(pid: u32) -> Option<BoundedList> {
 /// yet. At `stack` the kernel placed argc, the argv pointers, a NULL, the
 /// envp pointers and a NULL, each `pointer_size` bytes (8, or 4 for
 /// i386). Returns `None` when argc is unreadable.
-pub fn stack_lists(pid: Pid, stack: u64, pointer_size: usize) -> Option<(BoundedList, BoundedList)> {
+pub fn stack_lists(
+    pid: Pid,
+    stack: u64,
+    pointer_size: usize,
+) -> Option<(BoundedList, BoundedList)> {
     let raw = read_bytes(pid, stack, pointer_size)?;
     let argc = match *raw {
         [a, b, c, d] => u64::from(u32::from_ne_bytes([a, b, c, d])),
@@ -360,7 +364,8 @@ mod tests {
         assert_ne!(page, libc::MAP_FAILED);
         let base = page as u64;
         // SAFETY: the mapping is PAGE_SIZE writable bytes.
-        let memory = unsafe { std::slice::from_raw_parts_mut(page.cast::<u8>(), PAGE_SIZE as usize) };
+        let memory =
+            unsafe { std::slice::from_raw_parts_mut(page.cast::<u8>(), PAGE_SIZE as usize) };
         memory[64..69].copy_from_slice(b"true\0");
         memory[80..90].copy_from_slice(b"PATH=/bin\0");
         let stack: [u32; 5] = [1, base as u32 + 64, 0, base as u32 + 80, 0];

@@ -9,9 +9,9 @@ use super::{Session, Tracee};
 use crate::engine::arguments::{cmdline_arguments, proc_environment, stack_lists, BoundedList};
 use crate::engine::decode::AtExit;
 use crate::engine::memory::read_bytes;
-use crate::engine::{fileinfo, procfs};
 use crate::engine::regs::{self, Abi, SyscallRegs};
 use crate::engine::stop::{wait_any, Stop};
+use crate::engine::{fileinfo, procfs};
 
 impl Session<'_> {
     /// Registers the tracee that a fork, vfork or clone of `tid` created, and
