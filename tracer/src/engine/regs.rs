@@ -386,9 +386,10 @@ mod tests {
         let mut envp_pointers: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
         envp_pointers.push(std::ptr::null());
         let program = CString::new("/bin/true").unwrap();
-        // SAFETY: the child calls only ptrace, kill, syscall, execve and
-        // _exit, which are async-signal-safe.
+        // SAFETY: the child calls only async-signal-safe functions.
         match unsafe { fork() }.expect("fork") {
+            // SAFETY: the pointer arrays are NULL-terminated and point to
+            // strings that live until execve.
             ForkResult::Child => unsafe {
                 libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0);
                 libc::kill(libc::getpid(), libc::SIGSTOP);
