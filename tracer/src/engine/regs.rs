@@ -497,7 +497,9 @@ mod tests {
         let Some(SyscallInfo::Seccomp { regs, data }) = decode_info(&x32) else {
             panic!("not a seccomp stop");
         };
-        assert_eq!((regs.nr, regs.abi, data), (2, Abi::X32, 7));
+        assert_eq!(regs.nr, 2);
+        assert_eq!(regs.abi, Abi::X32);
+        assert_eq!(data, 7);
         assert_eq!(regs.args[0], 1 << 40);
         assert_eq!(regs.ret, -i64::from(libc::ENOSYS));
 
@@ -509,7 +511,8 @@ mod tests {
         let Some(SyscallInfo::Seccomp { regs, .. }) = decode_info(&i386) else {
             panic!("not a seccomp stop");
         };
-        assert_eq!((regs.nr, regs.abi), (5, Abi::I386));
+        assert_eq!(regs.nr, 5);
+        assert_eq!(regs.abi, Abi::I386);
         assert_eq!(regs.args[0], 0, "upper half of an i386 argument is dropped");
     }
 }
