@@ -393,7 +393,10 @@ mod tests {
             ForkResult::Child => unsafe {
                 libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0);
                 libc::kill(libc::getpid(), libc::SIGSTOP);
-                libc::syscall(libc::SYS_close, PROBE_FD, 1, 2, 3, 4, 5);
+                // Each argument is a full register: a variadic c_int leaves
+                // the upper half undefined.
+                let [a, b, c, d, e, f] = [PROBE_FD, 1, 2, 3, 4, 5].map(|arg| arg as libc::c_long);
+                libc::syscall(libc::SYS_close, a, b, c, d, e, f);
                 libc::execve(
                     program.as_ptr(),
                     argv_pointers.as_ptr(),
