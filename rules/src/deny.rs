@@ -62,6 +62,11 @@ impl DenyPolicy {
             .map(|(id, _)| id.as_str())
     }
 
+    /// Returns true when a rule is loaded for events of `kind`.
+    pub fn has_rules_for(&self, kind: EventKind) -> bool {
+        !self.by_kind[kind as usize].is_empty()
+    }
+
     /// Returns true when no rule is loaded.
     pub fn is_empty(&self) -> bool {
         self.by_kind.iter().all(Vec::is_empty)

@@ -1,7 +1,7 @@
 //! The interfaces through which the engine sends events and checks whether
 //! to reject a syscall.
 
-use protocol::Event;
+use protocol::{Event, EventKind};
 
 /// Receives the events of a traced workload.
 ///
@@ -26,4 +26,13 @@ pub trait SyscallGate: Send {
     /// Returns the id of the rule that denies this event, if any. The event's
     /// `retval` fields are 0 because the syscall has not run yet.
     fn deny(&self, event: &Event) -> Option<String>;
+
+    /// Returns false when no rule of the gate reads events of `kind`. The
+    /// engine then leaves out what only the gate reads at syscall entry,
+    /// such as the argument and environment lists of an exec, which the
+    /// exec event takes from the kernel's copy. The default is true.
+    fn checks(&self, kind: EventKind) -> bool {
+        let _ = kind;
+        true
+    }
 }

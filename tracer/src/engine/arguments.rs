@@ -12,18 +12,24 @@
 //! each allow-listed variable is kept even past the bound, so that junk
 //! variables placed first cannot push `LD_PRELOAD` out of the event.
 //!
-//! # Limitations
+//! # Where the lists come from
 //!
-//! - The engine reads the lists again from `/proc/PID/cmdline` and
+//! - An exec event takes its lists from `/proc/PID/cmdline` and
 //!   `/proc/PID/environ` at `PTRACE_EVENT_EXEC`, where they are the
 //!   kernel's copy, because a sibling thread can rewrite the strings between
-//!   the entry stop and the kernel's copy. Where `/proc` is unreadable
-//!   (a tracer without `SYS_PTRACE` after a setuid exec), the event keeps the
-//!   lists read at entry.
+//!   the entry stop and the kernel's copy.
+//! - The engine reads the lists from tracee memory at the entry stop only
+//!   when a deny gate has rules on exec events, because the gate decides
+//!   before the kernel copies them.
+//! - Where `/proc` is unreadable at `PTRACE_EVENT_EXEC` (a tracer without
+//!   `SYS_PTRACE` and a workload that changed its uid), the event takes the
+//!   lists from the new program's stack ([`stack_lists`]), which is the
+//!   kernel's copy too, and else keeps the lists read at entry, if any.
 
 use nix::unistd::Pid;
 
 use super::memory::{cut_to_string, read_bytes, read_c_string, PAGE_SIZE};
+use super::procfs::with_proc_file;
 use crate::link::limits::{list_cost, MAX_ENTRY_BYTES, MAX_LIST_BYTES};
 
 /// Environment variables whose values an exec event keeps; for the others
@@ -155,19 +161,46 @@ pub fn read_environment(pid: Pid, address: u64, pointer_size: usize) -> BoundedL
     bound_environment(memory_entries(pid, address, pointer_size))
 }
 
-/// Reads the arguments of process `pid` from `/proc/PID/cmdline` within the
-/// bounds. Right after an exec they are the kernel's copy, which no other
-/// thread can change. Returns `None` when the file is unreadable.
-pub fn proc_arguments(pid: u32) -> Option<BoundedList> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    Some(bound_arguments(proc_entries(&raw)))
+/// Makes the bounded argument list of an exec event of the bytes of
+/// `/proc/PID/cmdline`. Right after an exec they are the kernel's copy,
+/// which no other thread can change.
+pub fn cmdline_arguments(raw: &[u8]) -> BoundedList {
+    bound_arguments(proc_entries(raw))
 }
 
 /// Reads the environment of process `pid` from `/proc/PID/environ` within
 /// the bounds, as [`read_environment`] filters it.
 pub fn proc_environment(pid: u32) -> Option<BoundedList> {
-    let raw = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-    Some(bound_environment(proc_entries(&raw)))
+    with_proc_file(&format!("/proc/{pid}/environ"), |raw| {
+        bound_environment(proc_entries(raw))
+    })
+}
+
+/// Reads the argument and environment lists of a process stopped at
+/// `PTRACE_EVENT_EXEC` from its stack, where the new program has not run
+/// yet. At `stack` the kernel placed argc, the argv pointers, a NULL, the
+/// envp pointers and a NULL, each `pointer_size` bytes (8, or 4 for
+/// i386). Returns `None` when argc is unreadable.
+pub fn stack_lists(
+    pid: Pid,
+    stack: u64,
+    pointer_size: usize,
+) -> Option<(BoundedList, BoundedList)> {
+    let raw = read_bytes(pid, stack, pointer_size)?;
+    let argc = match *raw {
+        [a, b, c, d] => u64::from(u32::from_ne_bytes([a, b, c, d])),
+        _ => u64::from_ne_bytes(raw.as_slice().try_into().ok()?),
+    };
+    let size = pointer_size as u64;
+    let argv = stack.checked_add(size)?;
+    let envp = argc
+        .checked_add(1)
+        .and_then(|count| count.checked_mul(size))
+        .and_then(|length| argv.checked_add(length))?;
+    Some((
+        read_arguments(pid, argv, pointer_size),
+        read_environment(pid, envp, pointer_size),
+    ))
 }
 
 /// Keeps entries until the list's bound; each entry is cut to its own.
@@ -255,7 +288,7 @@ mod tests {
 
     #[test]
     fn own_arguments_from_proc() {
-        let list = proc_arguments(std::process::id()).unwrap();
+        let list = with_proc_file("/proc/self/cmdline", cmdline_arguments).unwrap();
         let argv: Vec<String> = std::env::args().collect();
         assert_eq!(list.entries, argv);
     }
@@ -293,6 +326,63 @@ mod tests {
         let list = read_arguments(nix::unistd::getpid(), pointers.as_ptr() as u64, 8);
         assert_eq!(list.entries, ["cat", "/x"]);
         assert!(!list.truncated);
+    }
+
+    #[test]
+    fn lists_from_exec_stack() {
+        let strings = [
+            CString::new("ls").unwrap(),
+            CString::new("-l").unwrap(),
+            CString::new("HOME=/root").unwrap(),
+            CString::new("TOKEN=secret").unwrap(),
+        ];
+        let pointer = |index: usize| strings[index].as_ptr() as u64;
+        let stack = [2, pointer(0), pointer(1), 0, pointer(2), pointer(3), 0];
+        let pid = nix::unistd::getpid();
+        let (argv, envp) = stack_lists(pid, stack.as_ptr() as u64, 8).unwrap();
+        assert_eq!(argv.entries, ["ls", "-l"]);
+        assert_eq!(envp.entries, ["HOME=/root", "TOKEN"]);
+        assert!(!argv.truncated);
+        assert!(!envp.truncated);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn lists_from_i386_exec_stack() {
+        // 32-bit pointers need memory in the first 4 GiB.
+        // SAFETY: an anonymous private mapping, unmapped at the end.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                PAGE_SIZE as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_32BIT,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(page, libc::MAP_FAILED);
+        let base = page as u64;
+        // SAFETY: the mapping is PAGE_SIZE writable bytes.
+        let memory =
+            unsafe { std::slice::from_raw_parts_mut(page.cast::<u8>(), PAGE_SIZE as usize) };
+        memory[64..69].copy_from_slice(b"true\0");
+        memory[80..90].copy_from_slice(b"PATH=/bin\0");
+        let stack: [u32; 5] = [1, base as u32 + 64, 0, base as u32 + 80, 0];
+        for (index, word) in stack.iter().enumerate() {
+            memory[index * 4..index * 4 + 4].copy_from_slice(&word.to_ne_bytes());
+        }
+        let lists = stack_lists(nix::unistd::getpid(), base, 4);
+        // SAFETY: `page` is the mapping made above, no longer borrowed.
+        unsafe { libc::munmap(page, PAGE_SIZE as usize) };
+        let (argv, envp) = lists.unwrap();
+        assert_eq!(argv.entries, ["true"]);
+        assert_eq!(envp.entries, ["PATH=/bin"]);
+    }
+
+    #[test]
+    fn stack_lists_of_unreadable_stack() {
+        assert!(stack_lists(nix::unistd::getpid(), 8, 8).is_none());
     }
 
     #[test]

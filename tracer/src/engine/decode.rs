@@ -12,7 +12,7 @@ use protocol::{
     UnloadModuleEvent,
 };
 
-use super::arguments::{read_arguments, read_environment};
+use super::arguments::{read_arguments, read_environment, BoundedList};
 use super::memory::{read_bytes, read_string};
 use super::paths::canonical;
 use super::procfs::{fd_path, resolve_at};
@@ -49,8 +49,9 @@ pub struct Decoded {
     pub at_exit: AtExit,
 }
 
-/// Where a decoded syscall runs: its thread, thread group, and whether the
-/// open family needs its canonical path at entry (a deny gate is present).
+/// Where a decoded syscall runs: its thread, thread group, and what a deny
+/// gate needs at entry: the canonical path of the open family, and the
+/// argument and environment lists of an exec.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller {
     /// The thread id.
@@ -59,6 +60,9 @@ pub struct Caller {
     pub tgid: u32,
     /// Canonicalize open paths at entry instead of at the exit stop.
     pub exact_open: bool,
+    /// Read the argument and environment lists of an exec at entry. Without
+    /// them the exec event reads them at `PTRACE_EVENT_EXEC`.
+    pub exec_lists: bool,
 }
 
 /// True when `flag` is set in the syscall argument `value`.
@@ -365,8 +369,11 @@ fn decode_exec(caller: Caller, name: &str, regs: &SyscallRegs) -> Option<Decoded
         canonical(tgid, tid, &resolve_at(tid, dirfd, &raw), true)
     };
     let path = memfd_path(&path).unwrap_or(path);
-    let argv = read_arguments(pid, argv, 8);
-    let envp = read_environment(pid, envp, 8);
+    let (argv, envp) = if caller.exec_lists {
+        (read_arguments(pid, argv, 8), read_environment(pid, envp, 8))
+    } else {
+        (BoundedList::default(), BoundedList::default())
+    };
     let exec = ExecEvent {
         file: File::from_path(path),
         argv: argv.entries,

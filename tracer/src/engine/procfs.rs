@@ -14,16 +14,74 @@ use crate::link::limits;
 /// `AT_FDCWD` as a 64-bit register value.
 const AT_FDCWD: i64 = libc::AT_FDCWD as i64;
 
+/// Bytes of the buffer a `/proc` file is read into. It holds `status`,
+/// `stat`, `cgroup`, `cmdline` and most `environ` files whole, so that such
+/// a file costs one open, one read, the read that returns end of file and
+/// one close.
+const PROC_BUFFER_BYTES: usize = 8192;
+
+thread_local! {
+    /// The buffer [`with_proc_file`] reads into, kept between calls. A
+    /// larger file grows it, and a buffer grown past 16 times its size is
+    /// dropped after use.
+    static PROC_BUFFER: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(vec![0; PROC_BUFFER_BYTES]);
+}
+
+/// Reads the whole file at `path` and returns what `parse` makes of its
+/// bytes, or `None` when the file cannot be opened or read. The file is
+/// read into a per-thread buffer without asking its size, which `/proc`
+/// reports as 0, so `parse` must not call `with_proc_file` itself.
+pub fn with_proc_file<R>(path: &str, parse: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    let mut file = fs::File::open(path).ok()?;
+    PROC_BUFFER.with_borrow_mut(|buffer| {
+        let result = read_whole(&mut file, buffer)
+            .ok()
+            .map(|length| parse(&buffer[..length]));
+        if buffer.len() > PROC_BUFFER_BYTES * 16 {
+            *buffer = vec![0; PROC_BUFFER_BYTES];
+        }
+        result
+    })
+}
+
+/// Reads `file` to its end into `buffer`, growing it when full. Returns
+/// the number of bytes read.
+fn read_whole(file: &mut fs::File, buffer: &mut Vec<u8>) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut length = 0;
+    loop {
+        if length == buffer.len() {
+            buffer.resize(buffer.len() * 2, 0);
+        }
+        match file.read(&mut buffer[length..]) {
+            Ok(0) => return Ok(length),
+            Ok(count) => length += count,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// Reads a `/proc` text file. Invalid UTF-8 becomes U+FFFD instead of an
 /// error, because a process chooses its own name (`comm`, which `status`
 /// and `stat` repeat) and its mount points, and the rest of the file must
 /// still be read.
 pub fn read_text(path: &str) -> Option<String> {
-    let bytes = fs::read(path).ok()?;
-    Some(
-        String::from_utf8(bytes)
-            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()),
-    )
+    with_proc_file(path, |bytes| String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// Parts of a process context that the caller already has, which
+/// [`snapshot_known`] takes instead of reading them again.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    /// The argument list, as [`cmdline_argv`] makes it of `/proc/PID/cmdline`.
+    pub argv: Option<Vec<String>>,
+    /// The working directory.
+    pub cwd: Option<String>,
+    /// The cgroup of an earlier snapshot of the same process. Its inode is
+    /// kept when the process is still in a cgroup of that path.
+    pub cgroup: Option<Cgroup>,
 }
 
 /// Reads the context of process `pid` from `/proc`: ids, credentials, comm,
@@ -31,6 +89,12 @@ pub fn read_text(path: &str) -> Option<String> {
 /// container. Returns `None` when the process is gone or
 /// `/proc/PID/status` is unreadable.
 pub fn snapshot_process(pid: u32) -> Option<Process> {
+    snapshot_known(pid, Known::default())
+}
+
+/// Reads the context of process `pid` as [`snapshot_process`] does, taking
+/// the parts in `known` instead of reading them.
+pub fn snapshot_known(pid: u32, known: Known) -> Option<Process> {
     let status = read_text(&format!("/proc/{pid}/status"))?;
     let field = |name: &str| -> Vec<u32> {
         status
@@ -46,8 +110,12 @@ pub fn snapshot_process(pid: u32) -> Option<Process> {
     let uids = field("Uid:");
     let gids = field("Gid:");
     let tgid = field("Tgid:").first().copied().unwrap_or(pid);
-    let comm = read_text(&format!("/proc/{pid}/comm")).unwrap_or_default();
     let stat = read_stat(pid);
+    // `stat` holds the same name as `comm`, printed by the same kernel function.
+    let comm = match &stat {
+        Some(stat) => stat.comm.clone(),
+        None => read_text(&format!("/proc/{pid}/comm")).unwrap_or_default(),
+    };
     let cgroups = read_text(&format!("/proc/{pid}/cgroup")).unwrap_or_default();
     let container = container_of(&cgroups);
     let mut file =
@@ -68,8 +136,8 @@ pub fn snapshot_process(pid: u32) -> Option<Process> {
         egid: gids.get(1).copied().unwrap_or(0),
         comm: comm.trim_end_matches('\n').to_string(),
         file,
-        argv: read_cmdline(pid),
-        cwd: read_cwd(pid),
+        argv: known.argv.unwrap_or_else(|| read_cmdline(pid)),
+        cwd: known.cwd.unwrap_or_else(|| read_cwd(pid)),
         container,
         start_time_ns: stat
             .as_ref()
@@ -78,7 +146,7 @@ pub fn snapshot_process(pid: u32) -> Option<Process> {
             .as_ref()
             .map_or_else(String::new, |stat| fileinfo::tty_name(stat.tty_nr)),
         auid: read_auid(pid),
-        cgroup: cgroup_of(&cgroups),
+        cgroup: cgroup_of(&cgroups, known.cgroup),
         cap_effective: capabilities(&status, "CapEff:"),
         cap_permitted: capabilities(&status, "CapPrm:"),
         // /proc does not know of user sessions: the engine sets its own.
@@ -145,9 +213,16 @@ fn cgroup_path(cgroups: &str) -> String {
 
 /// The cgroup of a process, with the inode of its directory below the
 /// tracer's cgroup v2 mount (0 when the path is a v1 one or no v2
-/// hierarchy is mounted).
-fn cgroup_of(cgroups: &str) -> Cgroup {
+/// hierarchy is mounted). The inode of `earlier`, an earlier snapshot of
+/// the same process, is kept when the path is the same: the kernel does not
+/// remove a cgroup directory that holds a process.
+// NOTE: a process that moved to another cgroup and back after its directory
+// was removed and made again keeps the inode of the removed directory.
+fn cgroup_of(cgroups: &str, earlier: Option<Cgroup>) -> Cgroup {
     let id = cgroup_path(cgroups);
+    if let Some(earlier) = earlier.filter(|earlier| earlier.id == id) {
+        return earlier;
+    }
     let on_v2 = cgroups.lines().any(|line| line.starts_with("0::"));
     let inode = match fileinfo::cgroup2_mount() {
         Some(mount) if on_v2 => fs::metadata(format!("{mount}{}", id.trim_end_matches('/')))
@@ -219,10 +294,13 @@ fn container_started(id: &str) -> u64 {
 /// Reads `/proc/PID/cmdline` as a list of arguments, cut to the bounds of
 /// an exec event's argv.
 fn read_cmdline(pid: u32) -> Vec<String> {
-    let Ok(raw) = fs::read(format!("/proc/{pid}/cmdline")) else {
-        return Vec::new();
-    };
-    let mut argv = split_cmdline(&raw);
+    with_proc_file(&format!("/proc/{pid}/cmdline"), cmdline_argv).unwrap_or_default()
+}
+
+/// Makes the argument list of a process context of the bytes of
+/// `/proc/PID/cmdline`, cut to the bounds of an exec event's argv.
+pub fn cmdline_argv(raw: &[u8]) -> Vec<String> {
+    let mut argv = split_cmdline(raw);
     limits::bound_list(&mut argv);
     argv
 }
@@ -491,6 +569,53 @@ mod tests {
         assert_eq!(&decimal(0)[..2], b"0\0");
         assert_eq!(&decimal(4_194_304)[..8], b"4194304\0");
         assert_eq!(&decimal(u64::MAX)[..], b"18446744073709551615");
+    }
+
+    /// Writes `bytes` to a new file in the temporary directory and returns its path.
+    fn temporary_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("sentrace-{}-{name}", std::process::id()));
+        fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn proc_reader_reads_file_larger_than_buffer() {
+        let bytes: Vec<u8> = (0..PROC_BUFFER_BYTES * 3 + 17)
+            .map(|index| (index % 251) as u8)
+            .collect();
+        let path = temporary_file("large", &bytes);
+        let read = with_proc_file(path.to_str().unwrap(), <[u8]>::to_vec);
+        fs::remove_file(&path).unwrap();
+        assert_eq!(read.as_ref().map(Vec::len), Some(bytes.len()));
+        assert!(read == Some(bytes), "contents differ");
+        // The next read starts from an empty buffer.
+        let small = temporary_file("small", b"Tgid:\t7\n");
+        let text = read_text(small.to_str().unwrap());
+        fs::remove_file(&small).unwrap();
+        assert_eq!(text.as_deref(), Some("Tgid:\t7\n"));
+    }
+
+    #[test]
+    fn proc_reader_reads_empty_file() {
+        let path = temporary_file("empty", b"");
+        let read = with_proc_file(path.to_str().unwrap(), <[u8]>::len);
+        fs::remove_file(&path).unwrap();
+        assert_eq!(read, Some(0));
+    }
+
+    #[test]
+    fn proc_reader_misses_missing_file() {
+        assert_eq!(read_text("/proc/self/no-such-file"), None);
+        assert_eq!(with_proc_file("/nonexistent/file", <[u8]>::len), None);
+    }
+
+    #[test]
+    fn proc_reader_matches_std_read() {
+        let status = read_text("/proc/self/status").expect("own status");
+        assert!(status.starts_with("Name:"), "{status}");
+        assert!(status.contains("\nTgid:"), "{status}");
+        let cmdline = with_proc_file("/proc/self/cmdline", <[u8]>::to_vec);
+        assert_eq!(cmdline, fs::read("/proc/self/cmdline").ok());
     }
 
     #[test]

@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 use nix::sys::ptrace::{self, Options};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use protocol::{ChownEvent, Event, EventBody, ExecEvent, ExitEvent, ModeEvent, Process};
+use protocol::{ChownEvent, Event, EventBody, EventKind, ExecEvent, ExitEvent, ModeEvent, Process};
 
 use super::decode::{decode_entry, open_follows, AtExit, Caller, Decoded};
 use super::dns::{HostnameCache, Watch};
 use super::filter::{self, DATA_I386};
 use super::paths;
 use super::pidmap::{PidMap, PidSet};
-use super::regs::{self, Abi, SyscallRegs};
+use super::regs::{self, Abi, SyscallInfo, SyscallRegs};
 use super::signals::{self, SignalState};
 use super::spawn::Launch;
 use super::stop::{wait_any, Stop};
@@ -73,6 +73,9 @@ pub struct Session<'a> {
     config: &'a TraceConfig,
     sink: &'a mut dyn EventSink,
     gate: Option<&'a dyn SyscallGate>,
+    /// True when the gate has rules on exec events, which it checks with
+    /// the file and lists read at the seccomp stop.
+    gate_checks_exec: bool,
     traced: BTreeSet<i64>,
     use_seccomp: bool,
     tracees: PidMap<Tracee>,
@@ -169,6 +172,7 @@ impl<'a> Session<'a> {
             config,
             sink,
             gate,
+            gate_checks_exec: gate.is_some_and(|gate| gate.checks(EventKind::Exec)),
             traced,
             use_seccomp,
             tracees: PidMap::default(),
@@ -370,21 +374,23 @@ impl<'a> Session<'a> {
     /// data wins.
     fn on_seccomp_stop(&mut self, tid: u32) {
         let pid = Pid::from_raw(tid as i32);
-        let data = ptrace::getevent(pid).unwrap_or(0) as u32;
+        let info = match regs::syscall_info(pid) {
+            Some(SyscallInfo::Seccomp { regs, data }) => Some((regs, data)),
+            _ => None,
+        };
+        let data = match info {
+            Some((_, data)) => data,
+            None => ptrace::getevent(pid).unwrap_or(0) as u32,
+        };
         if !filter::is_own_data(data) {
             // Without a tracer, the workload's own SECCOMP_RET_TRACE fails with ENOSYS.
             let _ = regs::skip_syscall(pid, -i64::from(libc::ENOSYS));
             self.resume(tid, None);
             return;
         }
-        let compat = match regs::syscall_arch(pid) {
-            Some(arch) => arch == regs::AUDIT_ARCH_I386 && cfg!(target_arch = "x86_64"),
-            None => data == DATA_I386,
-        };
-        let regs = if compat {
-            regs::read_i386(pid)
-        } else {
-            regs::read(pid)
+        let regs = match info {
+            Some((regs, _)) => Ok(regs),
+            None => seccomp_registers(pid, data),
         };
         match regs {
             Ok(regs) if regs.abi != Abi::Native => {
@@ -399,28 +405,34 @@ impl<'a> Session<'a> {
 
     fn on_syscall_stop(&mut self, tid: u32) {
         let pid = Pid::from_raw(tid as i32);
-        // Only the kernel's syscall information separates an `int 0x80` of
-        // 64-bit code from a native syscall.
-        let compat =
-            cfg!(target_arch = "x86_64") && regs::syscall_arch(pid) == Some(regs::AUDIT_ARCH_I386);
-        let regs = if compat {
-            regs::read_i386(pid)
-        } else {
-            regs::read(pid)
-        };
-        let Ok(regs) = regs else {
-            self.resume(tid, None);
-            return;
+        let followed = self
+            .tracees
+            .get(&tid)
+            .is_some_and(|tracee| tracee.dns.is_some());
+        // The registers, when known, the return register, and whether the
+        // kernel reported an entry stop.
+        let (regs, ret, entry_stop) = match regs::syscall_info(pid) {
+            Some(SyscallInfo::Entry(regs)) => (Some(regs), regs.ret, Some(true)),
+            // A followed DNS exchange needs the syscall number at exit too.
+            Some(SyscallInfo::Exit { ret }) if !followed => (None, ret, Some(false)),
+            _ => match syscall_registers(pid) {
+                Ok(regs) => (Some(regs), regs.ret, None),
+                Err(_) => {
+                    self.resume(tid, None);
+                    return;
+                }
+            },
         };
         let Some(tracee) = self.tracees.get_mut(&tid) else {
             return;
         };
+        let is_entry = entry_stop
+            .unwrap_or_else(|| regs.is_some_and(|regs| regs::is_entry(&regs, !tracee.in_syscall)));
         // In seccomp mode the only syscall stops are the exits we asked for,
         // and the entries and exits of a thread whose DNS exchange is followed.
-        let followed = tracee.dns.is_some();
-        let entry = (!self.use_seccomp || followed) && regs::is_entry(&regs, !tracee.in_syscall);
+        let entry = (!self.use_seccomp || followed) && is_entry;
         tracee.in_syscall = entry;
-        if entry {
+        if let (true, Some(regs)) = (entry, regs) {
             // With seccomp on, a traced syscall reaches on_entry at its seccomp stop.
             if !self.use_seccomp {
                 let guarded = self.guard_escape(tid, &regs);
@@ -434,8 +446,8 @@ impl<'a> Session<'a> {
                 self.on_followed_entry(tid, &regs);
             }
         } else {
-            self.on_exit_stop(tid, &regs);
-            if followed {
+            self.on_exit_stop(tid, ret);
+            if let (true, Some(regs)) = (followed, regs) {
                 self.on_followed_exit(tid, &regs);
             }
         }
@@ -460,6 +472,7 @@ impl<'a> Session<'a> {
             tid,
             tgid: self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid),
             exact_open: self.gate.is_some(),
+            exec_lists: self.gate_checks_exec,
         };
         let Some(mut decoded) = decode_entry(caller, name, regs) else {
             return;
@@ -472,7 +485,10 @@ impl<'a> Session<'a> {
             connect.addr.hostname = self.resolved_hostname(&connect.addr.ip);
         }
         let process = self.context(tid);
-        describe_before_change(&mut decoded.body, &process);
+        // Unless the gate reads it at entry, the exec event describes the executed file.
+        if self.gate_checks_exec || !matches!(decoded.body, EventBody::Exec { .. }) {
+            describe_before_change(&mut decoded.body, &process);
+        }
         if matches!(decoded.body, EventBody::Chdir { .. }) {
             let tgid = self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid);
             self.stale_cwd.insert(tgid);
@@ -563,7 +579,9 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn on_exit_stop(&mut self, tid: u32, regs: &SyscallRegs) {
+    /// Completes the pending event of `tid` at its syscall-exit stop, where
+    /// the syscall returned `ret`.
+    fn on_exit_stop(&mut self, tid: u32, ret: i64) {
         self.restore_clone_request(tid);
         if let Some(retval) = self
             .tracees
@@ -589,28 +607,54 @@ impl<'a> Session<'a> {
         if denied {
             let _ = regs::set_return(pid, -i64::from(libc::EPERM));
         } else if let Some(retval) = super::decode::retval_mut(&mut decoded.body) {
-            *retval = regs.ret;
+            *retval = ret;
         }
         match (&mut decoded.body, decoded.at_exit) {
             (_, AtExit::ExecEvent) => return,
-            (EventBody::Accept { accept }, AtExit::AcceptPeer { address, length })
-                if regs.ret >= 0 =>
-            {
+            (EventBody::Accept { accept }, AtExit::AcceptPeer { address, length }) if ret >= 0 => {
                 accept.addr = super::decode::accept_peer(pid, address, length);
             }
             (EventBody::Open { open }, AtExit::OpenedFd) if !denied => {
-                open.file = opened_file(tid, tgid, &open.file.path, open.flags, regs.ret);
+                open.file = opened_file(tid, tgid, &open.file.path, open.flags, ret);
             }
             (EventBody::Setuid { .. } | EventBody::Setgid { .. } | EventBody::Capset { .. }, _) => {
                 let tgid = self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid);
                 self.processes.remove(&tgid);
             }
-            (EventBody::Connect { .. }, _) => self.on_connect_exit(tid, regs.ret),
+            (EventBody::Connect { .. }, _) => self.on_connect_exit(tid, ret),
             _ => {}
         }
         if started {
             self.emit(process, decoded.body);
         }
+    }
+}
+
+/// Reads the registers at a seccomp stop, on kernels without
+/// `PTRACE_GET_SYSCALL_INFO`, where the ABI comes from the filter's `data`.
+fn seccomp_registers(pid: Pid, data: u32) -> nix::Result<SyscallRegs> {
+    let compat = match regs::syscall_arch(pid) {
+        Some(arch) => arch == regs::AUDIT_ARCH_I386 && cfg!(target_arch = "x86_64"),
+        None => data == DATA_I386,
+    };
+    if compat {
+        regs::read_i386(pid)
+    } else {
+        regs::read(pid)
+    }
+}
+
+/// Reads the registers at a syscall stop, where the kernel's syscall
+/// information was missing or lacked the syscall number.
+fn syscall_registers(pid: Pid) -> nix::Result<SyscallRegs> {
+    // Only the kernel's syscall information separates an `int 0x80` of
+    // 64-bit code from a native syscall.
+    let compat =
+        cfg!(target_arch = "x86_64") && regs::syscall_arch(pid) == Some(regs::AUDIT_ARCH_I386);
+    if compat {
+        regs::read_i386(pid)
+    } else {
+        regs::read(pid)
     }
 }
 

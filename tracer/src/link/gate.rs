@@ -7,7 +7,7 @@
 //! container tags (which the probe sets) are left out with a logged reason,
 //! and the probe still alerts on them.
 
-use protocol::{DenyRule, Event};
+use protocol::{DenyRule, Event, EventKind};
 use rules::DenyPolicy;
 
 use crate::sink::SyscallGate;
@@ -21,6 +21,10 @@ pub struct DenyGate {
 impl SyscallGate for DenyGate {
     fn deny(&self, event: &Event) -> Option<String> {
         self.policy.check(event).map(str::to_string)
+    }
+
+    fn checks(&self, kind: EventKind) -> bool {
+        self.policy.has_rules_for(kind)
     }
 }
 

@@ -114,6 +114,7 @@ mod tests {
             tid: pid,
             tgid: pid,
             exact_open: false,
+            exec_lists: false,
         }
     }
 

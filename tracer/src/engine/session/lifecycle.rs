@@ -6,14 +6,14 @@ use nix::unistd::Pid;
 use protocol::{Event, EventBody, ExecEvent, File, ForeignAbiEvent, ForkEvent, Process};
 
 use super::{Session, Tracee};
-use crate::engine::arguments::{proc_arguments, proc_environment};
+use crate::engine::arguments::{cmdline_arguments, proc_environment, stack_lists, BoundedList};
 use crate::engine::decode::AtExit;
 use crate::engine::memory::read_bytes;
-use crate::engine::procfs;
 use crate::engine::regs::{self, Abi, SyscallRegs};
 use std::time::Duration;
 
 use crate::engine::stop::{wait_any, Stop};
+use crate::engine::{fileinfo, procfs};
 
 impl Session<'_> {
     /// Registers the tracee that a fork, vfork or clone of `tid` created, and
@@ -77,8 +77,24 @@ impl Session<'_> {
         tracee.in_syscall = true;
         self.tracees.insert(tid, tracee);
 
-        self.processes.remove(&tid);
-        let mut process = self.context(tid);
+        // One read of /proc/PID/cmdline serves the process context and the event.
+        let cmdline = procfs::with_proc_file(&format!("/proc/{tid}/cmdline"), |raw| {
+            (procfs::cmdline_argv(raw), cmdline_arguments(raw))
+        });
+        let (context_argv, event_argv) = cmdline.unzip();
+        let earlier = self.processes.remove(&tid);
+        // An exec keeps the working directory and the cgroup.
+        let cwd_current = self.cwd_tracked && !self.stale_cwd.remove(&tid);
+        let known = procfs::Known {
+            argv: Some(context_argv.unwrap_or_default()),
+            cwd: earlier
+                .as_ref()
+                .filter(|_| cwd_current)
+                .map(|earlier| earlier.cwd.clone()),
+            cgroup: earlier.map(|earlier| earlier.cgroup),
+        };
+        let mut process = self.cache_snapshot(tid, known);
+        process.tid = tid;
         let mut exec = match pending {
             Some(pending) if pending.decoded.at_exit == AtExit::ExecEvent => {
                 match pending.decoded.body {
@@ -91,13 +107,23 @@ impl Session<'_> {
         if exec.file.path.is_empty() {
             exec.file = File::from_path(process.file.path.clone());
             exec.argv = process.argv.clone();
+        } else if !self.gate_checks_exec {
+            describe_executed(&mut exec.file, &process);
         }
-        // The kernel's copy of the lists, which a racing thread cannot change.
-        if let Some(argv) = proc_arguments(tid) {
+        // The kernel's copy of the lists, which a racing thread cannot
+        // change: from /proc, else from the new program's stack.
+        let event_envp = proc_environment(tid);
+        let stack = if event_argv.is_none() || event_envp.is_none() {
+            read_stack_lists(pid)
+        } else {
+            None
+        };
+        let (stack_argv, stack_envp) = stack.unzip();
+        if let Some(argv) = event_argv.or(stack_argv) {
             exec.argv = argv.entries;
             exec.args_truncated = argv.truncated;
         }
-        if let Some(envp) = proc_environment(tid) {
+        if let Some(envp) = event_envp.or(stack_envp) {
             exec.envp = envp.entries;
             exec.envs_truncated = envp.truncated;
         }
@@ -167,24 +193,33 @@ impl Session<'_> {
                 }
                 process
             }
-            None => {
-                let process = self.snapshot(tgid).unwrap_or_else(|| Process {
-                    pid: tgid,
-                    user_session: self.config.user_session.clone(),
-                    ..Process::default()
-                });
-                self.processes.insert(tgid, process.clone());
-                process
-            }
+            None => self.cache_snapshot(tgid, procfs::Known::default()),
         };
         process.tid = tid;
+        process
+    }
+
+    /// Reads the context of process `tgid` from /proc, taking the parts in
+    /// `known`, and caches it. A process whose /proc files are unreadable
+    /// gets a context with its pid alone.
+    fn cache_snapshot(&mut self, tgid: u32, known: procfs::Known) -> Process {
+        let process = self.snapshot_known(tgid, known).unwrap_or_else(|| Process {
+            pid: tgid,
+            user_session: self.config.user_session.clone(),
+            ..Process::default()
+        });
+        self.processes.insert(tgid, process.clone());
         process
     }
 
     /// Reads the context of process `pid` from /proc, in the user session
     /// the tracer was given.
     pub(super) fn snapshot(&self, pid: u32) -> Option<Process> {
-        let mut process = procfs::snapshot_process(pid)?;
+        self.snapshot_known(pid, procfs::Known::default())
+    }
+
+    fn snapshot_known(&self, pid: u32, known: procfs::Known) -> Option<Process> {
+        let mut process = procfs::snapshot_known(pid, known)?;
         process.user_session.clone_from(&self.config.user_session);
         Some(process)
     }
@@ -237,6 +272,29 @@ impl Session<'_> {
         }
         tracing::info!("detached from the workload");
     }
+}
+
+/// Fills the `stat` and filesystem of the file an exec ran, at its
+/// `PTRACE_EVENT_EXEC`. The snapshot described `/proc/PID/exe`, which is the
+/// same file unless an interpreter runs it (a `#!` script).
+fn describe_executed(file: &mut File, process: &Process) {
+    if file.path == process.file.path {
+        file.stat = process.file.stat;
+        file.filesystem.clone_from(&process.file.filesystem);
+        file.in_upper_layer = process.file.in_upper_layer;
+    } else {
+        let path = file.path.clone();
+        fileinfo::describe(file, &path, false, procfs::started_ns(&process.container));
+    }
+}
+
+/// Reads the argument and environment lists that the kernel placed on the
+/// stack of a process stopped at `PTRACE_EVENT_EXEC`, for a process whose
+/// `/proc/PID/environ` the tracer may not read: a tracer without
+/// `CAP_SYS_PTRACE` and a workload that changed its uid.
+fn read_stack_lists(pid: Pid) -> Option<(BoundedList, BoundedList)> {
+    let (stack, pointer_size) = regs::stack_pointer(pid).ok()?;
+    stack_lists(pid, stack, pointer_size)
 }
 
 /// Reads the clone flags at a fork/vfork/clone event stop: the registers
