@@ -44,7 +44,7 @@ pub const SECCOMP_FILTER_FLAG_NEW_LISTENER: u64 = 1 << 3;
 const SECCOMP_RET_TRACE: u32 = libc::SECCOMP_RET_TRACE;
 const SECCOMP_RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 /// The action on an audit architecture other than the native one and the
-/// foreign ABIs, as seccompiler's architecture check returns it.
+/// foreign ABIs.
 const SECCOMP_RET_KILL_PROCESS: u32 = libc::SECCOMP_RET_KILL_PROCESS;
 /// The return value of a traced syscall.
 const TRACE_NATIVE: u32 = SECCOMP_RET_TRACE | DATA_NATIVE;
