@@ -1,21 +1,24 @@
 //! The syscall set and the seccomp-bpf prefilter built from it.
 //!
-//! seccompiler builds the main program, which starts with an architecture
-//! check that kills the process on any other audit architecture. A prefix of
-//! our own runs first and routes foreign-ABI syscalls (i386 `int 0x80` and
-//! x32 on x86_64, arm32 on aarch64) to `SECCOMP_RET_TRACE`, each with its own
-//! data value, so the tracer receives them instead of the kernel killing the
-//! workload or allowing them silently.
+//! The program starts with a prefix that routes foreign-ABI syscalls (i386
+//! `int 0x80` and x32 on x86_64, arm32 on aarch64) to `SECCOMP_RET_TRACE`,
+//! each with its own data value. The tracer so receives them, where the
+//! kernel would otherwise kill the workload or allow them silently. An
+//! architecture check follows and kills the process on any other audit
+//! architecture. Then a binary search over the sorted numbers of the traced
+//! syscalls reaches a syscall's rules, or `SECCOMP_RET_ALLOW`, after about
+//! log2(N) comparisons where a linear chain takes up to N.
+//!
+//! On the way to `SECCOMP_RET_ALLOW` for an untraced syscall the program
+//! loads only `nr` and `arch`, so Linux 5.11 and later cache that syscall as
+//! allowed and skip the program for it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use protocol::syscalls::syscalls_for_kinds;
 use protocol::{EventKind, SignalRange};
-use seccompiler::{
-    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
-    SeccompFilter, SeccompRule, TargetArch,
-};
+use seccompiler::{sock_filter, BpfProgram, SeccompCmpArgLen, SeccompCmpOp};
 use syscalls::Sysno;
 
 use super::TraceError;
@@ -38,7 +41,40 @@ pub fn is_own_data(data: u32) -> bool {
 /// `SECCOMP_FILTER_FLAG_NEW_LISTENER` of seccomp(2).
 pub const SECCOMP_FILTER_FLAG_NEW_LISTENER: u64 = 1 << 3;
 
-const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
+const SECCOMP_RET_TRACE: u32 = libc::SECCOMP_RET_TRACE;
+const SECCOMP_RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+/// The action on an audit architecture other than the native one and the
+/// foreign ABIs.
+const SECCOMP_RET_KILL_PROCESS: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+/// The return value of a traced syscall.
+const TRACE_NATIVE: u32 = SECCOMP_RET_TRACE | DATA_NATIVE;
+
+/// Maximum length of a seccomp program (`BPF_MAXINSNS`).
+const MAX_INSTRUCTIONS: usize = libc::BPF_MAXINSNS as usize;
+
+// Audit architectures (`AUDIT_ARCH_*` of linux/audit.h).
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
+
+// Offsets of the fields of `struct seccomp_data`: `nr`, `arch`, then
+// `instruction_pointer` and the six 64-bit arguments.
+const NR_OFFSET: u32 = 0;
+const ARCH_OFFSET: u32 = 4;
+const ARGS_OFFSET: u32 = 16;
+/// Number of syscall arguments in `struct seccomp_data`.
+const ARG_COUNT: u8 = 6;
+
+// Classic BPF opcodes (linux/bpf_common.h).
+const LOAD_WORD: u32 = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+const AND: u32 = libc::BPF_ALU | libc::BPF_AND | libc::BPF_K;
+const JUMP: u32 = libc::BPF_JMP | libc::BPF_JA;
+const JUMP_EQUAL: u32 = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
+const JUMP_GREATER: u32 = libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K;
+const JUMP_GREATER_EQUAL: u32 = libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K;
+const JUMP_SET: u32 = libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K;
+const RETURN: u32 = libc::BPF_RET | libc::BPF_K;
 
 /// Syscalls whose events come from `PTRACE_EVENT_*` stops, so the filter
 /// never needs to stop at them for an event. clone and clone3 still stop
@@ -62,22 +98,71 @@ pub fn syscall_set(names: Option<&[String]>) -> BTreeSet<i64> {
         .collect()
 }
 
-/// Builds the seccomp program: the foreign-ABI prefix, then a seccompiler
-/// filter that traces `traced` and allows every other syscall. Signal
-/// syscalls stop only for the numbers in `signals` (every number when
-/// `None`) or when they may reach process `tracer`.
+/// One comparison of a syscall argument. A `Dword` comparison reads the low
+/// 32 bits of the argument, a `Qword` comparison all 64, as in seccompiler.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Condition {
+    index: u8,
+    length: SeccompCmpArgLen,
+    op: SeccompCmpOp,
+    value: u64,
+}
+
+/// Conditions that must all hold for a syscall to stop.
+pub(crate) type Rule = Vec<Condition>;
+
+/// Builds the seccomp program: the foreign-ABI prefix, the architecture
+/// check, then a binary search that traces `traced` and allows every other
+/// syscall. Signal syscalls stop only for the numbers in `signals` (every
+/// number when `None`) or when they may reach process `tracer`.
 pub fn build_program(
     traced: &BTreeSet<i64>,
     signals: Option<&[SignalRange]>,
     tracer: u32,
 ) -> Result<BpfProgram, TraceError> {
+    program_for_rules(&syscall_rules(traced, signals, tracer)?)
+}
+
+/// Builds the seccomp program for syscall rules by number: see
+/// [`build_program`].
+fn program_for_rules(rules: &BTreeMap<i64, Vec<Rule>>) -> Result<BpfProgram, TraceError> {
+    let syscalls = rules
+        .iter()
+        .map(|(&nr, rules)| {
+            let nr = u32::try_from(nr)
+                .map_err(|_| TraceError::Filter(format!("invalid syscall number {nr}")))?;
+            Ok((nr, decision(rules)?))
+        })
+        .collect::<Result<Vec<_>, TraceError>>()?;
+    let mut program = foreign_abi_prefix();
+    program.extend(architecture_check());
+    program.push(statement(LOAD_WORD, NR_OFFSET));
+    program.extend(search(&syscalls)?);
+    if program.len() > MAX_INSTRUCTIONS {
+        return Err(TraceError::Filter(format!(
+            "{} instructions is too long, the kernel accepts at most {MAX_INSTRUCTIONS}",
+            program.len()
+        )));
+    }
+    Ok(program)
+}
+
+/// Returns the rules of every syscall that can stop, by number. A syscall
+/// with no rules stops unconditionally. fork, vfork, clone and clone3 stop
+/// only under [`escape_rules`], because their events come from
+/// `PTRACE_EVENT_*` stops.
+pub(crate) fn syscall_rules(
+    traced: &BTreeSet<i64>,
+    signals: Option<&[SignalRange]>,
+    tracer: u32,
+) -> Result<BTreeMap<i64, Vec<Rule>>, TraceError> {
     let event_only: BTreeSet<i64> = syscall_set(Some(
         &EVENT_ONLY
             .iter()
             .map(|name| name.to_string())
             .collect::<Vec<_>>(),
     ));
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = traced
+    let mut rules: BTreeMap<i64, Vec<Rule>> = traced
         .iter()
         .filter(|nr| !event_only.contains(nr))
         .map(|&nr| Ok((nr, argument_rules(nr, signals, tracer)?)))
@@ -86,25 +171,7 @@ pub fn build_program(
         // A syscall that already stops unconditionally keeps doing so.
         rules.entry(nr).or_insert(conditions);
     }
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Trace(DATA_NATIVE),
-        target_arch(),
-    )
-    .map_err(|error| TraceError::Filter(error.to_string()))?;
-    let main: BpfProgram = filter
-        .try_into()
-        .map_err(|error: seccompiler::BackendError| TraceError::Filter(error.to_string()))?;
-    let mut program = foreign_abi_prefix();
-    program.extend(main);
-    if program.len() > usize::from(u16::MAX) {
-        return Err(TraceError::Filter(format!(
-            "{} instructions is too long",
-            program.len()
-        )));
-    }
-    Ok(program)
+    Ok(rules)
 }
 
 /// Returns the argument conditions under which syscall `nr` stops, empty
@@ -116,10 +183,10 @@ fn argument_rules(
     nr: i64,
     signals: Option<&[SignalRange]>,
     tracer: u32,
-) -> Result<Vec<SeccompRule>, TraceError> {
+) -> Result<Vec<Rule>, TraceError> {
     if nr == i64::from(Sysno::sendto.id()) {
         let has_destination = condition(4, SeccompCmpArgLen::Qword, SeccompCmpOp::Ne, 0)?;
-        return Ok(vec![rule(vec![has_destination])?]);
+        return Ok(vec![vec![has_destination]]);
     }
     match (signals, signal_arguments(nr)) {
         (Some(signals), Some((pid_index, signal_index))) => {
@@ -150,13 +217,13 @@ fn signal_rules(
     tracer: u32,
     pid_index: u8,
     signal_index: u8,
-) -> Result<Vec<SeccompRule>, TraceError> {
+) -> Result<Vec<Rule>, TraceError> {
     let pid = |op, value| condition(pid_index, SeccompCmpArgLen::Dword, op, value);
     let number = |op, value| condition(signal_index, SeccompCmpArgLen::Dword, op, value);
     let mut rules = vec![
-        rule(vec![pid(SeccompCmpOp::Eq, u64::from(tracer))?])?,
-        rule(vec![pid(SeccompCmpOp::Eq, 0)?])?,
-        rule(vec![pid(SeccompCmpOp::Ge, 0x8000_0000)?])?,
+        vec![pid(SeccompCmpOp::Eq, u64::from(tracer))?],
+        vec![pid(SeccompCmpOp::Eq, 0)?],
+        vec![pid(SeccompCmpOp::Ge, 0x8000_0000)?],
     ];
     for range in signals {
         let mut conditions = Vec::new();
@@ -168,7 +235,7 @@ fn signal_rules(
                 conditions.push(number(SeccompCmpOp::Le, u64::from(range.last))?);
             }
         }
-        rules.push(rule(conditions)?);
+        rules.push(conditions);
     }
     Ok(rules)
 }
@@ -178,13 +245,18 @@ fn condition(
     length: SeccompCmpArgLen,
     op: SeccompCmpOp,
     value: u64,
-) -> Result<SeccompCondition, TraceError> {
-    SeccompCondition::new(index, length, op, value)
-        .map_err(|error| TraceError::Filter(error.to_string()))
-}
-
-fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule, TraceError> {
-    SeccompRule::new(conditions).map_err(|error| TraceError::Filter(error.to_string()))
+) -> Result<Condition, TraceError> {
+    if index >= ARG_COUNT {
+        return Err(TraceError::Filter(format!(
+            "invalid argument index {index}, a syscall has {ARG_COUNT} arguments"
+        )));
+    }
+    Ok(Condition {
+        index,
+        length,
+        op,
+        value,
+    })
 }
 
 /// Rules for the syscalls that could take a process out of the tracer's
@@ -194,34 +266,270 @@ fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule, TraceError> {
 /// clone flag before the kernel sees it, so no child leaves the tracer. A
 /// child that left it could not make any traced syscall anyway: without a
 /// tracer, `SECCOMP_RET_TRACE` fails the syscall with ENOSYS.
-fn escape_rules() -> Result<Vec<(i64, Vec<SeccompRule>)>, TraceError> {
-    let filter_error = |error: seccompiler::BackendError| TraceError::Filter(error.to_string());
+fn escape_rules() -> Result<Vec<(i64, Vec<Rule>)>, TraceError> {
     let flag_set = |index: u8, flag: u64| {
-        SeccompCondition::new(
+        condition(
             index,
             SeccompCmpArgLen::Qword,
             SeccompCmpOp::MaskedEq(flag),
             flag,
         )
-        .map_err(filter_error)
     };
-    let clone = SeccompRule::new(vec![flag_set(0, CLONE_UNTRACED)?]).map_err(filter_error)?;
+    let clone = vec![flag_set(0, CLONE_UNTRACED)?];
     let mut rules = vec![(i64::from(Sysno::clone.id()), vec![clone])];
     if let Ok(sysno) = Sysno::from_str("clone3") {
         rules.push((i64::from(sysno.id()), Vec::new()));
     }
-    let listener = SeccompRule::new(vec![flag_set(1, SECCOMP_FILTER_FLAG_NEW_LISTENER)?])
-        .map_err(filter_error)?;
+    let listener = vec![flag_set(1, SECCOMP_FILTER_FLAG_NEW_LISTENER)?];
     rules.push((i64::from(Sysno::seccomp.id()), vec![listener]));
     Ok(rules)
 }
 
-fn target_arch() -> TargetArch {
-    if cfg!(target_arch = "aarch64") {
-        TargetArch::aarch64
-    } else {
-        TargetArch::x86_64
+/// Target of a jump inside the code of one condition.
+#[derive(Clone, Copy)]
+enum Target {
+    /// The next instruction.
+    Next,
+    /// The first instruction after the condition: the condition holds.
+    Pass,
+    /// The start of the next rule: the condition does not hold.
+    Fail,
+}
+
+/// One instruction of a condition, with its jumps still symbolic.
+enum Step {
+    Load(u32),
+    And(u32),
+    Jump {
+        code: u32,
+        k: u32,
+        taken: Target,
+        not_taken: Target,
+    },
+}
+
+/// Translates `condition` into steps that fall through (or jump to
+/// [`Target::Pass`]) when it holds and jump to [`Target::Fail`] otherwise.
+/// A 64-bit comparison compares the high halves first and reads the low
+/// halves only when the high halves are equal.
+fn condition_steps(condition: &Condition) -> Vec<Step> {
+    use Target::{Fail, Next, Pass};
+    // Argument words are little-endian on x86_64 and aarch64: the low half
+    // comes first.
+    let low = ARGS_OFFSET + 8 * u32::from(condition.index);
+    let high = low + 4;
+    let full = matches!(condition.length, SeccompCmpArgLen::Qword);
+    let value_high = (condition.value >> 32) as u32;
+    let value_low = condition.value as u32;
+    let jump = |code, k, taken, not_taken| Step::Jump {
+        code,
+        k,
+        taken,
+        not_taken,
+    };
+
+    let mut steps = Vec::new();
+    match condition.op {
+        SeccompCmpOp::Eq => {
+            if full {
+                steps.push(Step::Load(high));
+                steps.push(jump(JUMP_EQUAL, value_high, Next, Fail));
+            }
+            steps.push(Step::Load(low));
+            steps.push(jump(JUMP_EQUAL, value_low, Pass, Fail));
+        }
+        SeccompCmpOp::Ne => {
+            if full {
+                steps.push(Step::Load(high));
+                steps.push(jump(JUMP_EQUAL, value_high, Next, Pass));
+            }
+            steps.push(Step::Load(low));
+            steps.push(jump(JUMP_EQUAL, value_low, Fail, Pass));
+        }
+        SeccompCmpOp::Ge | SeccompCmpOp::Gt => {
+            if full {
+                steps.push(Step::Load(high));
+                steps.push(jump(JUMP_GREATER, value_high, Pass, Next));
+                steps.push(jump(JUMP_EQUAL, value_high, Next, Fail));
+            }
+            let code = if matches!(condition.op, SeccompCmpOp::Ge) {
+                JUMP_GREATER_EQUAL
+            } else {
+                JUMP_GREATER
+            };
+            steps.push(Step::Load(low));
+            steps.push(jump(code, value_low, Pass, Fail));
+        }
+        SeccompCmpOp::Le | SeccompCmpOp::Lt => {
+            if full {
+                steps.push(Step::Load(high));
+                steps.push(jump(JUMP_GREATER, value_high, Fail, Next));
+                steps.push(jump(JUMP_EQUAL, value_high, Next, Pass));
+            }
+            // Le fails above the value, Lt at or above it.
+            let code = if matches!(condition.op, SeccompCmpOp::Le) {
+                JUMP_GREATER
+            } else {
+                JUMP_GREATER_EQUAL
+            };
+            steps.push(Step::Load(low));
+            steps.push(jump(code, value_low, Fail, Pass));
+        }
+        SeccompCmpOp::MaskedEq(mask) => {
+            let mut halves = vec![(low, mask as u32, value_low)];
+            if full {
+                halves.insert(0, (high, (mask >> 32) as u32, value_high));
+            }
+            for (offset, mask, value) in halves {
+                let value = value & mask;
+                // A half with an empty mask always matches.
+                if mask == 0 {
+                    continue;
+                }
+                steps.push(Step::Load(offset));
+                if mask.is_power_of_two() {
+                    if value == 0 {
+                        steps.push(jump(JUMP_SET, mask, Fail, Next));
+                    } else {
+                        steps.push(jump(JUMP_SET, mask, Next, Fail));
+                    }
+                } else {
+                    steps.push(Step::And(mask));
+                    steps.push(jump(JUMP_EQUAL, value, Next, Fail));
+                }
+            }
+        }
     }
+    steps
+}
+
+/// Resolves the jumps of `steps`, where [`Target::Fail`] lies `fail`
+/// instructions past the end of the steps.
+fn assemble(steps: &[Step], fail: usize) -> Result<BpfProgram, TraceError> {
+    let length = steps.len();
+    steps
+        .iter()
+        .enumerate()
+        .map(|(position, step)| {
+            let to_end = length - position - 1;
+            let offset = |target| {
+                let distance = match target {
+                    Target::Next => 0,
+                    Target::Pass => to_end,
+                    Target::Fail => to_end + fail,
+                };
+                short_offset(distance)
+            };
+            Ok(match *step {
+                Step::Load(offset) => statement(LOAD_WORD, offset),
+                Step::And(mask) => statement(AND, mask),
+                Step::Jump {
+                    code,
+                    k,
+                    taken,
+                    not_taken,
+                } => jump(code, k, offset(taken)?, offset(not_taken)?),
+            })
+        })
+        .collect()
+}
+
+/// Builds the code that decides a syscall whose number matched: it returns
+/// `SECCOMP_RET_TRACE` when any rule holds, or always when there are no
+/// rules, and `SECCOMP_RET_ALLOW` otherwise. Every path through the code
+/// ends in a return, so the search can place it anywhere.
+fn decision(rules: &[Rule]) -> Result<BpfProgram, TraceError> {
+    if rules.is_empty() {
+        return Ok(vec![statement(RETURN, TRACE_NATIVE)]);
+    }
+    let mut program = Vec::new();
+    for rule in rules {
+        let conditions: Vec<Vec<Step>> = rule.iter().map(condition_steps).collect();
+        // A failed condition skips the rest of the rule and its return.
+        let mut fail = conditions.iter().map(Vec::len).sum::<usize>() + 1;
+        for steps in &conditions {
+            fail -= steps.len();
+            program.extend(assemble(steps, fail)?);
+        }
+        program.push(statement(RETURN, TRACE_NATIVE));
+    }
+    program.push(statement(RETURN, SECCOMP_RET_ALLOW));
+    Ok(program)
+}
+
+/// Maximum number of syscalls a leaf of the search compares one by one.
+const LEAF_SIZE: usize = 3;
+
+/// Builds a binary search over `syscalls`, sorted by number, with the
+/// syscall number loaded. A matching number runs that syscall's decision
+/// and any other number returns `SECCOMP_RET_ALLOW`. A node jumps over its
+/// lower half with the 8-bit offset of a conditional jump when the half is
+/// short enough, and through a `BPF_JA` with a 32-bit offset otherwise.
+fn search(syscalls: &[(u32, BpfProgram)]) -> Result<BpfProgram, TraceError> {
+    let mut program = Vec::new();
+    if syscalls.len() <= LEAF_SIZE {
+        for (nr, decision) in syscalls {
+            match u8::try_from(decision.len()) {
+                Ok(skip) => program.push(jump(JUMP_EQUAL, *nr, 0, skip)),
+                Err(_) => {
+                    program.push(jump(JUMP_EQUAL, *nr, 1, 0));
+                    program.push(statement(JUMP, long_offset(decision.len())?));
+                }
+            }
+            program.extend_from_slice(decision);
+        }
+        program.push(statement(RETURN, SECCOMP_RET_ALLOW));
+        return Ok(program);
+    }
+
+    let (lower, upper) = syscalls.split_at(syscalls.len() / 2);
+    let lower_code = search(lower)?;
+    let upper_code = search(upper)?;
+    let first_upper = upper[0].0;
+    match u8::try_from(lower_code.len()) {
+        Ok(skip) => program.push(jump(JUMP_GREATER_EQUAL, first_upper, skip, 0)),
+        Err(_) => {
+            program.push(jump(JUMP_GREATER_EQUAL, first_upper, 0, 1));
+            program.push(statement(JUMP, long_offset(lower_code.len())?));
+        }
+    }
+    program.extend(lower_code);
+    program.extend(upper_code);
+    Ok(program)
+}
+
+/// Returns `distance` as the 8-bit offset of a conditional jump.
+fn short_offset(distance: usize) -> Result<u8, TraceError> {
+    u8::try_from(distance).map_err(|_| {
+        TraceError::Filter(format!(
+            "a conditional jump of {distance} instructions exceeds the 8-bit offset"
+        ))
+    })
+}
+
+/// Returns `distance` as the 32-bit offset of `BPF_JA`.
+fn long_offset(distance: usize) -> Result<u32, TraceError> {
+    u32::try_from(distance).map_err(|_| {
+        TraceError::Filter(format!(
+            "a jump of {distance} instructions exceeds the 32-bit offset"
+        ))
+    })
+}
+
+/// Builds the check that kills the process on an audit architecture other
+/// than the native one, after [`foreign_abi_prefix`] has routed the foreign
+/// ABIs.
+fn architecture_check() -> BpfProgram {
+    let native = if cfg!(target_arch = "aarch64") {
+        AUDIT_ARCH_AARCH64
+    } else {
+        AUDIT_ARCH_X86_64
+    };
+    vec![
+        statement(LOAD_WORD, ARCH_OFFSET),
+        jump(JUMP_EQUAL, native, 1, 0),
+        statement(RETURN, SECCOMP_RET_KILL_PROCESS),
+    ]
 }
 
 fn statement(code: u32, k: u32) -> sock_filter {
@@ -242,18 +550,8 @@ fn jump(code: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
     }
 }
 
-/// Builds the foreign-ABI routing that runs before seccompiler's program.
+/// Builds the foreign-ABI routing that runs first.
 fn foreign_abi_prefix() -> BpfProgram {
-    const LOAD_WORD: u32 = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
-    const JUMP_EQUAL: u32 = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
-    const JUMP_SET: u32 = libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K;
-    const RETURN: u32 = libc::BPF_RET | libc::BPF_K;
-    // Offsets of `nr` and `arch` in `struct seccomp_data`.
-    const NR_OFFSET: u32 = 0;
-    const ARCH_OFFSET: u32 = 4;
-    const AUDIT_ARCH_I386: u32 = 0x4000_0003;
-    const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
-
     let compat_arch = if cfg!(target_arch = "aarch64") {
         AUDIT_ARCH_ARM
     } else {
@@ -275,67 +573,4 @@ fn foreign_abi_prefix() -> BpfProgram {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_set_has_openat_and_execve() {
-        let set = syscall_set(None);
-        assert!(set.contains(&i64::from(Sysno::openat.id())));
-        assert!(set.contains(&i64::from(Sysno::execve.id())));
-        assert!(!set.contains(&i64::from(Sysno::read.id())));
-    }
-
-    #[test]
-    fn unknown_names_are_skipped() {
-        let set = syscall_set(Some(&["openat".to_string(), "no_such_call".to_string()]));
-        assert_eq!(set.len(), 1);
-    }
-
-    #[test]
-    fn sendto_stops_only_with_destination() {
-        // Offsets of the two halves of argument 4 in `struct seccomp_data`.
-        const ARG4_LOW: u32 = 16 + 4 * 8;
-        const ARG4_HIGH: u32 = ARG4_LOW + 4;
-        let loads_arg4 = |program: &BpfProgram| {
-            program
-                .iter()
-                .any(|instruction| instruction.k == ARG4_LOW || instruction.k == ARG4_HIGH)
-        };
-        let sendto = i64::from(Sysno::sendto.id());
-        let with_sendto = build_program(&BTreeSet::from([sendto]), None, 1).unwrap();
-        assert!(loads_arg4(&with_sendto));
-        assert_eq!(argument_rules(sendto, None, 1).unwrap().len(), 1);
-        let connect = i64::from(Sysno::connect.id());
-        let without = build_program(&BTreeSet::from([connect]), None, 1).unwrap();
-        assert!(!loads_arg4(&without));
-        assert!(argument_rules(connect, None, 1).unwrap().is_empty());
-    }
-
-    #[test]
-    fn signal_syscalls_stop_for_their_ranges() {
-        let kill = i64::from(Sysno::kill.id());
-        let tkill = i64::from(Sysno::tkill.id());
-        let ranges = [
-            SignalRange { first: 9, last: 9 },
-            SignalRange {
-                first: 32,
-                last: u32::MAX,
-            },
-        ];
-        // The tracer's pid, 0, negative pids, then one rule per range.
-        assert_eq!(argument_rules(kill, Some(&ranges), 1).unwrap().len(), 5);
-        assert_eq!(argument_rules(kill, Some(&[]), 1).unwrap().len(), 3);
-        assert!(argument_rules(kill, None, 1).unwrap().is_empty());
-        assert!(argument_rules(tkill, Some(&ranges), 1).unwrap().is_empty());
-        let program = build_program(&BTreeSet::from([kill]), Some(&ranges), 4242).unwrap();
-        assert!(program.iter().any(|instruction| instruction.k == 4242));
-    }
-
-    #[test]
-    fn program_starts_with_foreign_abi_prefix() {
-        let program = build_program(&syscall_set(None), None, 1).unwrap();
-        assert_eq!(program[0].k, 4);
-        assert_eq!(program[2].k, SECCOMP_RET_TRACE | DATA_I386);
-    }
-}
+mod tests;
