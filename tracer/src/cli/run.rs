@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// object, as for `sentrace trace`.
     #[arg(long, value_name = "JSON")]
     pub k8s_user_session: Option<String>,
+    /// Microseconds the tracer polls for the next stop before it sleeps,
+    /// as for `sentrace trace` (0: always sleep).
+    #[arg(long, value_name = "MICROSECONDS", default_value_t = trace::DEFAULT_BUSY_POLL)]
+    pub busy_poll: u64,
     /// The command to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -80,6 +84,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let mut trace_args = trace_args(&probe.local_addr().to_string(), args.verbose, args.command)?;
     trace_args.tags = args.tags;
     trace_args.k8s_user_session = args.k8s_user_session;
+    trace_args.busy_poll = args.busy_poll;
     let status = trace::run(trace_args);
     // The link flushed every event; the shutdown waits for the sinks to
     // print the alerts they raised.

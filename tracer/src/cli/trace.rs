@@ -17,6 +17,11 @@ use tracer::sink::{EventSink, SyscallGate};
 
 use super::workload::{self, TAGS_ENV};
 
+/// Default of `--busy-poll`, in microseconds: longer than the few
+/// microseconds a tracee runs between two syscalls of a loop, shorter than
+/// the wake-up of an idle vCPU that polling replaces.
+pub const DEFAULT_BUSY_POLL: u64 = 50;
+
 /// The reaction to a probe that cannot be reached in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OnProbeUnavailable {
@@ -65,7 +70,7 @@ pub struct TraceArgs {
     /// while the workload's stops come close together (0: always sleep).
     /// Polling spends tracer CPU to spare each stop the wake-up of an idle
     /// CPU, which costs tens of microseconds on virtual machines.
-    #[arg(long, value_name = "MICROSECONDS", default_value_t = 50)]
+    #[arg(long, value_name = "MICROSECONDS", default_value_t = DEFAULT_BUSY_POLL)]
     pub busy_poll: u64,
     /// Start the workload at once, without waiting for the probe's welcome.
     #[arg(long = "async")]
