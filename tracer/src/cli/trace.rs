@@ -18,8 +18,8 @@ use tracer::sink::{EventSink, SyscallGate};
 use super::workload::{self, TAGS_ENV};
 
 /// Default of `--busy-poll`, in microseconds: longer than the few
-/// microseconds a tracee runs between two syscalls of a loop, shorter than
-/// the wake-up of an idle vCPU that polling replaces.
+/// microseconds a tracee runs between two syscalls of a loop, so that a
+/// syscall-heavy phase keeps the tracer polling.
 pub const DEFAULT_BUSY_POLL: u64 = 50;
 
 /// The reaction to a probe that cannot be reached in time.

@@ -264,7 +264,7 @@ impl<'a> Session<'a> {
             let waiting_since = Instant::now();
             match wait_any(poll) {
                 Ok(Some((pid, stop))) => {
-                    poll = if waiting_since.elapsed() <= window * 2 {
+                    poll = if waiting_since.elapsed() <= window {
                         window
                     } else {
                         Duration::ZERO
