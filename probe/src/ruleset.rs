@@ -6,6 +6,7 @@ use std::any::Any;
 use std::sync::{Arc, RwLock};
 
 use protocol::{DenyRule, Event, EventKind, OpenInterest, Process, SignalRange};
+use tokio::sync::watch;
 
 /// Action a matching rule requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,18 +108,26 @@ impl RuleSet for NoRules {
 
 /// The current rule set, replaceable while sessions run (policy reload).
 #[derive(Clone)]
-pub struct SharedRules(Arc<RwLock<Arc<dyn RuleSet>>>);
+pub struct SharedRules {
+    current: Arc<RwLock<Arc<dyn RuleSet>>>,
+    /// Counts replacements, so that sessions learn of them.
+    replaced: Arc<watch::Sender<u64>>,
+}
 
 impl SharedRules {
     /// Wraps a rule set.
     pub fn new(rules: Arc<dyn RuleSet>) -> SharedRules {
-        SharedRules(Arc::new(RwLock::new(rules)))
+        let (replaced, _) = watch::channel(0);
+        SharedRules {
+            current: Arc::new(RwLock::new(rules)),
+            replaced: Arc::new(replaced),
+        }
     }
 
     /// Returns the current rule set.
     pub fn current(&self) -> Arc<dyn RuleSet> {
         let guard = self
-            .0
+            .current
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         Arc::clone(&guard)
@@ -127,10 +136,17 @@ impl SharedRules {
     /// Replaces the rule set; sessions use it from their next event on.
     pub fn replace(&self, rules: Arc<dyn RuleSet>) {
         let mut guard = self
-            .0
+            .current
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         *guard = rules;
+        drop(guard);
+        self.replaced.send_modify(|count| *count += 1);
+    }
+
+    /// Returns a receiver that changes at every [`SharedRules::replace`].
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.replaced.subscribe()
     }
 }
 

@@ -412,8 +412,10 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let mut policy_changes = shared.rules.subscribe();
     let rules = shared.rules.current();
     let event_types = rules.event_types();
+    let mut sent_opens = rules.open_interest();
     let welcome = ProbeMessage::Welcome {
         accepted: true,
         reason: None,
@@ -421,7 +423,7 @@ where
         event_types,
         deny_rules: rules.deny_rules(),
         signals: rules.signal_interest(),
-        opens: rules.open_interest(),
+        opens: sent_opens.clone(),
         last_seq: lock(session).last_seq,
     };
     write_message(writer, &welcome)
@@ -429,11 +431,28 @@ where
         .map_err(|_| ("io", "welcome not sent".to_string()))?;
     let mut budget = Budget::new(shared.session_rate);
 
+    // The read stays pending across policy changes: dropping it halfway
+    // through a frame would lose the frame's start.
+    let mut watching_policy = true;
+    let mut read = Box::pin(read_with(reader));
     loop {
-        let message = tokio::select! {
-            message = read_message(reader) => message,
+        let (reader, message) = tokio::select! {
+            result = &mut read => result,
             _ = stopped.changed() => return Ok(false),
+            changed = policy_changes.changed(), if watching_policy => {
+                watching_policy = changed.is_ok();
+                let opens = shared.rules.current().open_interest();
+                if opens != sent_opens {
+                    let message = ProbeMessage::Interest { opens: opens.clone() };
+                    write_message(writer, &message)
+                        .await
+                        .map_err(|_| ("io", "open conditions not sent".to_string()))?;
+                    sent_opens = opens;
+                }
+                continue;
+            }
         };
+        read = Box::pin(read_with(reader));
         let message = match message {
             Ok(message) => message,
             Err(error) => {
@@ -560,6 +579,14 @@ impl Budget {
 }
 
 /// Reads one frame, checking the length limit before allocating.
+/// Reads one message and gives the reader back with it.
+async fn read_with<R: AsyncRead + Unpin>(
+    reader: &mut R,
+) -> (&mut R, Result<TracerMessage, FrameError>) {
+    let message = read_message(reader).await;
+    (reader, message)
+}
+
 async fn read_message<R: AsyncRead + Unpin>(reader: &mut R) -> Result<TracerMessage, FrameError> {
     let mut prefix = [0u8; 4];
     let mut filled = 0;

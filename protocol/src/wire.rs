@@ -237,6 +237,12 @@ pub enum ProbeMessage {
         /// The action.
         action: Action,
     },
+    /// The probe's policy changed: the opens its rules may match now.
+    Interest {
+        /// As in [`ProbeMessage::Welcome`]; `None` for every open.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        opens: Option<OpenInterest>,
+    },
     /// The probe is closing the session.
     Goodbye {
         /// Why.

@@ -48,7 +48,7 @@
 //!   and the mask the tracer inherited, recorded before `main` ran.
 
 use std::ffi::OsString;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use protocol::{SignalRange, UserSession};
@@ -105,12 +105,39 @@ pub struct TraceConfig {
     /// The user session of every traced process, set on the process of
     /// each event (`--k8s-user-session`).
     pub user_session: Option<Arc<UserSession>>,
-    /// The opens the probe's rules may match; `None` reports every open.
-    /// An open that matches none produces no event and no exit stop.
-    pub opens: Option<OpenFilter>,
+    /// The opens the probe's rules may match, replaced when the probe's
+    /// policy changes; empty reports every open. An open that matches none
+    /// produces no event and no exit stop.
+    pub opens: OpenFilterSlot,
     /// How long the tracer polls for the next stop before it sleeps, while
     /// stops come close together; zero always sleeps at once.
     pub busy_poll: Duration,
+}
+
+/// The open filter in force, shared between the probe link, which replaces
+/// it at each welcome and policy change, and the engine, which reads it at
+/// every open.
+#[derive(Debug, Clone, Default)]
+pub struct OpenFilterSlot(Arc<RwLock<Option<Arc<OpenFilter>>>>);
+
+impl OpenFilterSlot {
+    /// Replaces the filter; `None` reports every open.
+    pub fn set(&self, filter: Option<OpenFilter>) {
+        let mut slot = self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *slot = filter.map(Arc::new);
+    }
+
+    /// Returns the filter in force, `None` when every open is reported.
+    pub fn get(&self) -> Option<Arc<OpenFilter>> {
+        let slot = self
+            .0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        slot.clone()
+    }
 }
 
 /// The end state of a traced workload.

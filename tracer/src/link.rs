@@ -24,8 +24,8 @@
 use std::time::Duration;
 
 use protocol::{Hello, SignalRange};
-use rules::OpenFilter;
 
+use crate::engine::OpenFilterSlot;
 use crate::sink::{EventSink, SyscallGate};
 
 mod actions;
@@ -98,8 +98,8 @@ pub struct Welcomed {
     /// Signal numbers the probe's rules may match for a target other than
     /// the tracer; `None` for every number.
     pub signals: Option<Vec<SignalRange>>,
-    /// The opens the probe's rules may match; `None` for every open.
-    pub opens: Option<OpenFilter>,
+    /// The opens the probe's rules may match, kept up to date by the link.
+    pub opens: OpenFilterSlot,
 }
 
 impl std::fmt::Debug for Welcomed {
@@ -109,7 +109,7 @@ impl std::fmt::Debug for Welcomed {
             .field("syscalls", &self.syscalls)
             .field("deny_gate", &self.deny_gate.is_some())
             .field("signals", &self.signals)
-            .field("opens", &self.opens.is_some())
+            .field("opens", &self.opens)
             .finish()
     }
 }

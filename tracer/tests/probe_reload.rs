@@ -112,3 +112,66 @@ fn changed_policy_is_reloaded_and_bad_one_rejected() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(rule_ids(&alerts), vec!["open_a", "open_b", "open_b"]);
 }
+
+/// A running tracer learns the open conditions of a reloaded policy: a
+/// file that no rule named when the workload started raises an alert once
+/// a reload adds a rule for it.
+#[test]
+fn running_tracer_follows_reloaded_open_rules() {
+    let directory = scratch_dir("reload-running");
+    std::fs::write(directory.join("a"), "").expect("file a");
+    std::fs::write(directory.join("b"), "").expect("file b");
+    let policy = write_policy(&directory, "reload.policy", &rule_for("a", &directory));
+    let alerts = directory.join("alerts.jsonl");
+    let sink = format!("file:{}", alerts.display());
+    let probe = ProbeProcess::start(
+        &directory,
+        free_port(),
+        &[
+            "--policy",
+            policy.to_str().expect("path"),
+            "--alerts",
+            &sink,
+        ],
+    );
+    // The workload opens `b` once before the reload and once after it,
+    // which it learns from the file `go`.
+    let script = format!(
+        ": < {dir}/b; while [ ! -e {dir}/go ]; do sleep 0.05; done; : < {dir}/b",
+        dir = directory.display()
+    );
+    let tracer_log = directory.join("tracer.log");
+    let tracer = Command::new(probe_support::sentrace())
+        .args(["trace", "--verbose", "--probe-addr", &probe.addr()])
+        .args(["--", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&tracer_log).expect("tracer log"))
+        .spawn()
+        .expect("starting sentrace trace");
+
+    std::thread::sleep(Duration::from_millis(1100));
+    write_policy(&directory, "reload.policy", &rule_for("b", &directory));
+    wait_for_log(&probe, "policy reloaded", 1);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let replaced = || {
+        std::fs::read_to_string(&tracer_log)
+            .unwrap_or_default()
+            .contains("open filter replaced")
+    };
+    while !replaced() {
+        assert!(Instant::now() < deadline, "the tracer kept its open filter");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(directory.join("go"), "").expect("file go");
+
+    let output = wait_with_timeout(tracer, Duration::from_secs(60));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "tracer log: {}",
+        std::fs::read_to_string(&tracer_log).unwrap_or_default()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(rule_ids(&alerts), vec!["open_b"]);
+}

@@ -115,7 +115,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
     let mut config = TraceConfig {
         syscalls: None,
         signals: None,
-        opens: None,
+        opens: Default::default(),
         disable_seccomp: args.disable_seccomp,
         uid: args.uid,
         gid: args.gid,

@@ -561,7 +561,10 @@ impl<'a> Session<'a> {
     /// that swaps a directory or link on the path between the two can open
     /// a watched file unreported.
     fn open_wanted(&self, caller: Caller, body: &EventBody) -> bool {
-        let (Some(filter), EventBody::Open { open }) = (&self.config.opens, body) else {
+        let EventBody::Open { open } = body else {
+            return true;
+        };
+        let Some(filter) = self.config.opens.get() else {
             return true;
         };
         let path = &open.file.path;

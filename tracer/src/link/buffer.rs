@@ -6,6 +6,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use protocol::{Event, EventBody, LostEvent, Process, Sequenced, TracerMessage};
 
+use crate::engine::OpenFilterSlot;
+
 /// State behind the mutex.
 #[derive(Debug)]
 pub(crate) struct State {
@@ -46,6 +48,8 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Notified on every change the sender or a waiter may care about.
     pub changed: Condvar,
+    /// The open filter of the probe's current policy.
+    pub opens: OpenFilterSlot,
 }
 
 impl Shared {
@@ -69,6 +73,7 @@ impl Shared {
         Shared {
             state: Mutex::new(state),
             changed: Condvar::new(),
+            opens: OpenFilterSlot::default(),
         }
     }
 

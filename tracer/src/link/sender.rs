@@ -46,7 +46,6 @@ enum Greeting {
         syscalls: Vec<String>,
         deny_rules: Vec<DenyRule>,
         signals: Option<Vec<SignalRange>>,
-        opens: Option<OpenInterest>,
     },
     Rejected(String),
 }
@@ -144,7 +143,7 @@ pub(crate) fn start(options: LinkOptions) -> anyhow::Result<(LinkSink, Welcomed)
         syscalls: None,
         deny_gate: None,
         signals: None,
-        opens: None,
+        opens: shared.opens.clone(),
     };
     if options.start_immediately {
         return Ok((sink, unwelcomed));
@@ -154,23 +153,15 @@ pub(crate) fn start(options: LinkOptions) -> anyhow::Result<(LinkSink, Welcomed)
             syscalls,
             deny_rules,
             signals,
-            opens,
         }) => {
             let deny_gate = gate::build(&deny_rules);
-            let opens = opens.and_then(|interest| match OpenFilter::new(&interest) {
-                Ok(filter) => Some(filter),
-                Err(error) => {
-                    tracing::warn!(%error, "the probe's open conditions do not compile; every open is reported");
-                    None
-                }
-            });
             Ok((
                 sink,
                 Welcomed {
                     syscalls: Some(syscalls),
                     deny_gate,
                     signals,
-                    opens,
+                    opens: shared.opens.clone(),
                 },
             ))
         }
@@ -269,6 +260,8 @@ fn run_connection(
         }
         bail!("probe rejected the session: {reason}");
     }
+    // Before the greeting, so that the workload starts with the filter.
+    shared.opens.set(open_filter(opens));
     stream.set_read_timeout(None)?;
     resume_after(shared, last_seq);
     tracing::info!(probe.addr = %options.addr, last_seq, "connected to the probe");
@@ -277,7 +270,6 @@ fn run_connection(
             syscalls,
             deny_rules,
             signals,
-            opens,
         });
     }
 
@@ -476,6 +468,18 @@ fn write_message(stream: &mut TcpStream, message: &TracerMessage) -> anyhow::Res
 }
 
 /// Reads acknowledgements and actions until the connection ends.
+/// Compiles the probe's open conditions; `None`, and every open reported,
+/// when there are none or they do not compile.
+fn open_filter(interest: Option<OpenInterest>) -> Option<OpenFilter> {
+    match OpenFilter::new(&interest?) {
+        Ok(filter) => Some(filter),
+        Err(error) => {
+            tracing::warn!(%error, "the probe's open conditions do not compile; every open is reported");
+            None
+        }
+    }
+}
+
 fn spawn_reader(
     mut stream: TcpStream,
     shared: Arc<Shared>,
@@ -492,6 +496,10 @@ fn spawn_reader(
                     Ok(ProbeMessage::Action { id, action }) => {
                         let result = actions::perform(id, &action, &shared);
                         shared.lock().outbox.push_back(result);
+                    }
+                    Ok(ProbeMessage::Interest { opens }) => {
+                        tracing::info!("the probe's policy changed; open filter replaced");
+                        shared.opens.set(open_filter(opens));
                     }
                     Ok(ProbeMessage::Goodbye { reason }) => {
                         tracing::info!(reason, "probe closed the session");
