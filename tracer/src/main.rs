@@ -28,6 +28,32 @@ enum Command {
     Rules(cli::rules::RulesArgs),
 }
 
+/// Ends this process by `signal`, as the workload ended. Returns when the
+/// signal does not end it: as pid 1 of a namespace, which the kernel does
+/// not let a signal without a handler end, the caller exits with 128 plus
+/// the number instead.
+fn die_by(signal: i32) {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: these calls change this process's signal disposition, signal
+    // mask and core size limit only, with valid pointers to local values.
+    unsafe {
+        // The workload's crash is not the tracer's: no core file of sentrace.
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_CORE, &mut limit) == 0 {
+            limit.rlim_cur = 0;
+            libc::setrlimit(libc::RLIMIT_CORE, &limit);
+        }
+        libc::signal(signal, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(signal);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -43,6 +69,9 @@ fn main() -> ExitCode {
             cli::rules::run(args)
         }
     };
+    if let (Ok(_), Some(signal)) = (&result, cli::trace::workload_signal()) {
+        die_by(signal);
+    }
     match result {
         Ok(code) => ExitCode::from(code),
         Err(error) => {

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -142,11 +143,29 @@ pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
     exit_status(result)
 }
 
+/// The signal that killed the workload, 0 while none did.
+static WORKLOAD_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// Returns the signal that killed the traced workload, if one did: the
+/// `sentrace` process ends by the same signal, so that its parent sees what
+/// it would see without the tracer.
+pub fn workload_signal() -> Option<i32> {
+    match WORKLOAD_SIGNAL.load(Ordering::Relaxed) {
+        0 => None,
+        signal => Some(signal),
+    }
+}
+
 /// Maps the engine's result to the exit status, printing shell-style
 /// messages for commands that cannot run.
 fn exit_status(result: Result<WorkloadExit, TraceError>) -> anyhow::Result<u8> {
     match result {
-        Ok(exit) => Ok(exit.status_code()),
+        Ok(exit) => {
+            if let WorkloadExit::Signaled(signal) = exit {
+                WORKLOAD_SIGNAL.store(signal, Ordering::Relaxed);
+            }
+            Ok(exit.status_code())
+        }
         Err(error @ TraceError::CommandNotFound { .. }) => {
             eprintln!("sentrace: {error}");
             Ok(127)
