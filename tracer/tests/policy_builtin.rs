@@ -273,6 +273,12 @@ const CASES: &[Case] = &[
         benign: libc_call!("getpid()"),
     },
     Case {
+        rule: "io_uring_in_unusual_process",
+        // A copy named like an allowed database is not that database.
+        trigger: "cp /usr/bin/python3 {dir}/postgres && {dir}/postgres -c 'import ctypes; ctypes.CDLL(None).syscall(425, 4, ctypes.create_string_buffer(120))'",
+        benign: "cp /usr/bin/python3 {dir}/postgres && {dir}/postgres -c 'import os; os.getpid()'",
+    },
+    Case {
         rule: "process_masquerades_as_kernel_thread",
         trigger: libc_call!("prctl(15, b\"kworker/0:1\", 0, 0, 0)"),
         benign: libc_call!("prctl(15, b\"worker\", 0, 0, 0)"),
