@@ -125,3 +125,25 @@ fn rule_without_path_condition_sees_every_open() {
     assert_eq!(outcome.alerts, UNWATCHED_OPENS);
     assert!(outcome.exit_stops >= UNWATCHED_OPENS);
 }
+
+#[test]
+fn open_below_a_chosen_root_alerts() {
+    let directory = scratch_dir("open-filter-in-root");
+    std::fs::write(directory.join("watched"), "x\n").unwrap();
+    let expression = format!(
+        "open.file.path == \"{}\"",
+        directory.join("watched").display()
+    );
+    // openat2 with RESOLVE_IN_ROOT resolves "/watched" below the directory fd.
+    let script = format!(
+        "/usr/bin/python3 -c 'import ctypes, os, struct; \
+         libc = ctypes.CDLL(None, use_errno=True); \
+         root = os.open(\"{}\", os.O_PATH | os.O_DIRECTORY); \
+         how = struct.pack(\"QQQ\", 0, 0, 0x10); \
+         fd = libc.syscall(437, root, b\"/watched\", how, 24); \
+         assert fd >= 0, ctypes.get_errno()'",
+        directory.display()
+    );
+    let outcome = run_with_rule(&directory, &expression, &script);
+    assert_eq!(outcome.alerts, 1);
+}

@@ -15,7 +15,7 @@ use protocol::{
 use super::arguments::{read_arguments, read_environment, BoundedList};
 use super::memory::{read_bytes, read_string};
 use super::paths::canonical;
-use super::procfs::{fd_path, resolve_at};
+use super::procfs::{fd_path, join, resolve_at};
 use super::regs::SyscallRegs;
 
 mod signal;
@@ -47,6 +47,10 @@ pub struct Decoded {
     pub body: EventBody,
     /// The exit handling.
     pub at_exit: AtExit,
+    /// False when the kernel resolves the path otherwise than the tracer
+    /// does at entry (openat2 with `RESOLVE_IN_ROOT`), so that only the
+    /// exit stop can name the file.
+    pub path_known_at_entry: bool,
 }
 
 /// Where a decoded syscall runs: its thread, thread group, and what a deny
@@ -64,6 +68,9 @@ pub struct Caller {
     /// them the exec event reads them at `PTRACE_EVENT_EXEC`.
     pub exec_lists: bool,
 }
+
+/// `RESOLVE_IN_ROOT` of openat2(2): resolve as if the directory were `/`.
+const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// True when `flag` is set in the syscall argument `value`.
 fn has_flag(value: u64, flag: libc::c_int) -> bool {
@@ -103,6 +110,7 @@ pub fn decode_entry(caller: Caller, name: &str, regs: &SyscallRegs) -> Option<De
         |index: usize| File::from_path(fd_path(tid, arg[index] as i32 as i64).unwrap_or_default());
     let no_follow = |index: usize| has_flag(arg[index], libc::AT_SYMLINK_NOFOLLOW);
     let retval = 0;
+    let mut path_known_at_entry = true;
     let (body, at_exit) = match name {
         "execve" | "execveat" => return decode_exec(caller, name, regs),
         "kill" | "tkill" | "tgkill" | "rt_sigqueueinfo" | "rt_tgsigqueueinfo"
@@ -123,13 +131,22 @@ pub fn decode_entry(caller: Caller, name: &str, regs: &SyscallRegs) -> Option<De
             AtExit::OpenedFd,
         ),
         "openat2" => {
-            let how = read_bytes(pid, arg[2], 16).unwrap_or_else(|| vec![0; 16]);
-            let flags = u64::from_ne_bytes(how[0..8].try_into().unwrap_or_default());
-            let mode = u64::from_ne_bytes(how[8..16].try_into().unwrap_or_default());
-            (
-                open_body(open_path(arg[0], 1, flags), flags, mode),
-                AtExit::OpenedFd,
-            )
+            let how = read_bytes(pid, arg[2], 24).unwrap_or_else(|| vec![0; 24]);
+            let word = |index: usize| {
+                let bytes = how.get(index * 8..index * 8 + 8).unwrap_or(&[0; 8]);
+                u64::from_ne_bytes(bytes.try_into().unwrap_or_default())
+            };
+            let (flags, mode, resolve) = (word(0), word(1), word(2));
+            let path = if resolve & RESOLVE_IN_ROOT != 0 {
+                // The directory is the root: an absolute path and every
+                // symbolic link on the way resolve below it.
+                path_known_at_entry = false;
+                let root = fd_path(tid, arg[0] as i32 as i64).unwrap_or_default();
+                join(&root, string(1).trim_start_matches('/'))
+            } else {
+                open_path(arg[0], 1, flags)
+            };
+            (open_body(path, flags, mode), AtExit::OpenedFd)
         }
         // The handle names no path: the exit stop reads it from the new fd.
         "open_by_handle_at" => (open_body(String::new(), arg[2], 0), AtExit::OpenedFd),
@@ -349,7 +366,11 @@ pub fn decode_entry(caller: Caller, name: &str, regs: &SyscallRegs) -> Option<De
         }
         _ => return None,
     };
-    Some(Decoded { body, at_exit })
+    Some(Decoded {
+        body,
+        at_exit,
+        path_known_at_entry,
+    })
 }
 
 fn decode_exec(caller: Caller, name: &str, regs: &SyscallRegs) -> Option<Decoded> {
@@ -386,6 +407,7 @@ fn decode_exec(caller: Caller, name: &str, regs: &SyscallRegs) -> Option<Decoded
     Some(Decoded {
         body: EventBody::Exec { exec },
         at_exit: AtExit::ExecEvent,
+        path_known_at_entry: true,
     })
 }
 

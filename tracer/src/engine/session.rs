@@ -477,7 +477,8 @@ impl<'a> Session<'a> {
         let Some(mut decoded) = decode_entry(caller, name, regs) else {
             return;
         };
-        if !self.wants(&decoded.body) || !self.open_wanted(caller, &decoded.body) {
+        let open_wanted = !decoded.path_known_at_entry || self.open_wanted(caller, &decoded.body);
+        if !self.wants(&decoded.body) || !open_wanted {
             return;
         }
         if let EventBody::Connect { connect } = &mut decoded.body {

@@ -45,6 +45,7 @@ pub fn decode_signal(caller: Caller, name: &str, arg: &[u64; 6]) -> Option<Decod
     Some(Decoded {
         body: EventBody::Signal { signal },
         at_exit,
+        path_known_at_entry: true,
     })
 }
 
