@@ -147,3 +147,38 @@ fn open_below_a_chosen_root_alerts() {
     let outcome = run_with_rule(&directory, &expression, &script);
     assert_eq!(outcome.alerts, 1);
 }
+
+/// Paths that the tracer would resolve in its own view, not the
+/// workload's: through a link to `/proc/self/cwd`, below a chroot, and in
+/// a private mount namespace. Each read reaches the watched file.
+#[test]
+fn paths_of_another_view_alert() {
+    let directory = scratch_dir("open-filter-views");
+    let dir = directory.display().to_string();
+    std::fs::write(directory.join("watched"), "x\n").unwrap();
+    std::fs::create_dir(directory.join("inner")).unwrap();
+    std::fs::write(directory.join("inner/watched"), "x\n").unwrap();
+    std::fs::create_dir(directory.join("mnt")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/cwd", directory.join("selfcwd")).unwrap();
+    let watched = format!("open.file.path == \"{dir}/watched\"");
+    let inner = format!("open.file.path == \"{dir}/inner/watched\"");
+    // The tracer runs in the scratch directory; the workload moves away.
+    let cases = [
+        (&inner, format!("cd {dir}/inner && cat {dir}/selfcwd/watched")),
+        (&watched, format!("cd / && cat /proc/./self/cwd/{dir}/watched")),
+        (
+            &watched,
+            format!("/usr/bin/python3 -c 'import os; os.chroot(\"{dir}\"); os.open(\"/watched\", os.O_RDONLY)'"),
+        ),
+        (
+            &watched,
+            format!(
+                "unshare -m sh -c 'mount -t tmpfs none {dir}/mnt && ln -s {dir}/watched {dir}/mnt/q && cat {dir}/mnt/q'"
+            ),
+        ),
+    ];
+    for (expression, script) in cases {
+        let outcome = run_with_rule(&directory, expression, &format!("{script} > /dev/null"));
+        assert_eq!(outcome.alerts, 1, "{script}");
+    }
+}

@@ -29,9 +29,11 @@
 //! NOTE: the tracer resolves on its own thread, so a path on a hung network
 //! or FUSE mount stalls the tracer as it stalls the tracee.
 
+use std::ffi::CString;
 use std::fs::OpenOptions;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Rewrites the aliases that name the calling process (`/proc/self`,
 /// `/proc/thread-self`, `/dev/fd`, `/dev/stdin`...) to `/proc/TGID/...`,
@@ -113,28 +115,144 @@ fn resolve(path: &str) -> Option<String> {
     target.starts_with('/').then_some(target)
 }
 
+/// What the tracer's own lookup of a path found.
+enum Lookup {
+    /// The path the kernel gives the file.
+    Found(String),
+    /// The path or its directory does not exist.
+    Missing,
+    /// The lookup went through a magic link such as `/proc/self/cwd`,
+    /// which names the tracer's own files when the tracer resolves it, or
+    /// failed for the tracer alone (a path too long, no permission).
+    Unreliable,
+}
+
+/// `struct open_how` of openat2(2).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `RESOLVE_NO_MAGICLINKS` of openat2(2).
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+
+/// False once openat2 failed with ENOSYS (Linux before 5.6).
+static OPENAT2_WORKS: AtomicBool = AtomicBool::new(true);
+
+/// Looks `path` up as [`resolve`] does, refusing magic links.
+fn look_up(path: &str) -> Lookup {
+    let Ok(name) = CString::new(path) else {
+        return Lookup::Unreliable;
+    };
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: `name` is a NUL-terminated string and `how` a valid `open_how`
+    // of the size passed; openat2 only reads them.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            name.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd < 0 {
+        return match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::ENOENT | libc::ENOTDIR) => Lookup::Missing,
+            Some(libc::ENOSYS) => {
+                if OPENAT2_WORKS.swap(false, Ordering::Relaxed) {
+                    tracing::info!(
+                        "openat2 is missing (Linux before 5.6); every open keeps its exit stop"
+                    );
+                }
+                Lookup::Unreliable
+            }
+            _ => Lookup::Unreliable,
+        };
+    }
+    // SAFETY: openat2 returned a new descriptor that nothing else owns.
+    let file = unsafe { std::fs::File::from_raw_fd(fd as RawFd) };
+    match std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+        Ok(target) => match target.into_os_string().into_string() {
+            Ok(target) if target.starts_with('/') => Lookup::Found(target),
+            _ => Lookup::Unreliable,
+        },
+        Err(_) => Lookup::Unreliable,
+    }
+}
+
+/// Returns true for a path the tracer may trust as the tracee's: valid
+/// UTF-8 (a lossy conversion leaves U+FFFD), and not below the tracer's
+/// own `/proc/PID`, where `/proc/self` and `/proc/thread-self` lead when
+/// the tracer resolves them.
+fn trusted(path: &str) -> bool {
+    let own = format!("/proc/{}", std::process::id());
+    let below_own = path
+        .strip_prefix(&own)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    !path.contains('\u{FFFD}') && !below_own
+}
+
 /// Returns the canonical path of an open at its entry, as [`canonical`]
-/// does, or `None` when the path cannot be known before the kernel acts:
-/// a relative path, or a dangling symbolic link in a followed last
-/// component, whose target an `O_CREAT` open creates.
+/// does, or `None` when the tracer cannot know it before the kernel acts:
+/// a relative path or one that is not valid UTF-8, a path through a magic
+/// link (`/proc/PID/cwd`, `/proc/PID/fd/N`, `/dev/fd/N`, a symbolic link
+/// to one of them), through the tracer's own `/proc/self`, a lookup that
+/// fails for the tracer alone, a dangling symbolic link in a followed last
+/// component (whose target an `O_CREAT` open creates), and every path on a
+/// kernel without openat2.
 pub fn canonical_before_open(tgid: u32, tid: u32, path: &str, follow_last: bool) -> Option<String> {
-    if !path.starts_with('/') {
+    if !path.starts_with('/') || !trusted(path) || !OPENAT2_WORKS.load(Ordering::Relaxed) {
         return None;
     }
-    if follow_last {
-        let unaliased = unalias(tgid, tid, path);
-        if let Some(resolved) = resolve(&unaliased) {
-            return Some(resolved);
-        }
-        let dangling = std::fs::symlink_metadata(&unaliased)
-            .is_ok_and(|metadata| metadata.file_type().is_symlink());
-        if dangling {
-            return None;
+    let unaliased = unalias(tgid, tid, path);
+    let trimmed = unaliased.trim_end_matches('/');
+    let (directory, last) = match trimmed.rfind('/') {
+        Some(index) => (&trimmed[..index], &trimmed[index + 1..]),
+        None => ("", trimmed),
+    };
+    let special_last = trimmed.len() != unaliased.len() || matches!(last, "" | "." | "..");
+    // A missing path makes the open fail, unless O_CREAT creates it; its
+    // lexical form is then what an event would name.
+    let missing = || {
+        let lexical = lexical(tgid, tid, &unaliased);
+        let reader_dependent = lexical.starts_with("/proc/") || lexical.starts_with("/dev/");
+        (!reader_dependent).then_some(lexical)
+    };
+    if follow_last || special_last {
+        match look_up(&unaliased) {
+            Lookup::Found(resolved) => return trusted(&resolved).then_some(resolved),
+            Lookup::Unreliable => return None,
+            Lookup::Missing if special_last => return missing(),
+            Lookup::Missing => {
+                let dangling = std::fs::symlink_metadata(&unaliased)
+                    .is_ok_and(|metadata| metadata.file_type().is_symlink());
+                if dangling {
+                    return None;
+                }
+            }
         }
     }
-    // The last component is not followed, missing or not a link: its
+    // The last component is not followed, or missing and not a link: its
     // directory decides.
-    Some(canonical(tgid, tid, path, false))
+    match look_up(if directory.is_empty() { "/" } else { directory }) {
+        Lookup::Found(resolved) => {
+            let joined = if resolved == "/" {
+                format!("/{last}")
+            } else {
+                format!("{resolved}/{last}")
+            };
+            trusted(&joined).then_some(joined)
+        }
+        Lookup::Missing => missing(),
+        Lookup::Unreliable => None,
+    }
 }
 
 /// Returns the canonical form of the absolute `path` of thread `tid` in
@@ -232,5 +350,94 @@ mod tests {
         assert_eq!(canonical(pid, pid, "/no/such/../dir/x", true), "/no/dir/x");
 
         std::fs::remove_dir_all(&directory).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod lookup_tests {
+    use super::*;
+
+    fn scratch(name: &str) -> String {
+        let directory =
+            std::env::temp_dir().join(format!("sentrace-lookup-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        std::fs::create_dir_all(&directory).unwrap();
+        directory.canonicalize().unwrap().display().to_string()
+    }
+
+    #[test]
+    fn plain_and_linked_paths_resolve() {
+        let base = scratch("plain");
+        std::fs::write(format!("{base}/file"), b"x").unwrap();
+        std::os::unix::fs::symlink(format!("{base}/file"), format!("{base}/link")).unwrap();
+        let resolved = canonical_before_open(1, 1, &format!("{base}/link"), true);
+        assert_eq!(resolved, Some(format!("{base}/file")));
+        let missing = canonical_before_open(1, 1, &format!("{base}/new"), true);
+        assert_eq!(missing, Some(format!("{base}/new")));
+    }
+
+    #[test]
+    fn magic_links_are_left_to_the_exit_stop() {
+        let base = scratch("magic");
+        std::os::unix::fs::symlink("/proc/self/cwd", format!("{base}/selfcwd")).unwrap();
+        assert_eq!(
+            canonical_before_open(1, 1, &format!("{base}/selfcwd/x"), true),
+            None
+        );
+        assert_eq!(
+            canonical_before_open(1, 1, "/proc/./self/cwd/etc/shadow", true),
+            None
+        );
+        assert_eq!(
+            canonical_before_open(1, 1, "/dev/./fd/3/shadow", true),
+            None
+        );
+        assert_eq!(
+            canonical_before_open(1, 1, "/proc/self/cwd/shadow", true),
+            None
+        );
+    }
+
+    #[test]
+    fn tracer_own_proc_entries_are_not_trusted() {
+        let own = std::process::id();
+        assert_eq!(
+            canonical_before_open(1, 1, "/proc/./self/environ", true),
+            None
+        );
+        assert_eq!(
+            canonical_before_open(1, 1, &format!("/proc/{own}/status"), true),
+            None
+        );
+        // The literal alias names the tracee, here pid 1.
+        assert_eq!(
+            canonical_before_open(1, 1, "/proc/self/environ", true),
+            Some("/proc/1/environ".to_string())
+        );
+    }
+
+    #[test]
+    fn unreadable_or_overlong_paths_are_left_to_the_exit_stop() {
+        assert_eq!(
+            canonical_before_open(1, 1, "/tmp/bad\u{FFFD}/x", true),
+            None
+        );
+        assert_eq!(canonical_before_open(1, 1, "relative/x", true), None);
+        let long = format!("/tmp/{}/x", "d/".repeat(3000));
+        assert_eq!(canonical_before_open(1, 1, &long, true), None);
+    }
+
+    #[test]
+    fn dangling_link_is_left_to_the_exit_stop() {
+        let base = scratch("dangling");
+        std::os::unix::fs::symlink(format!("{base}/target"), format!("{base}/link")).unwrap();
+        assert_eq!(
+            canonical_before_open(1, 1, &format!("{base}/link"), true),
+            None
+        );
+        assert_eq!(
+            canonical_before_open(1, 1, &format!("{base}/link"), false),
+            Some(format!("{base}/link"))
+        );
     }
 }

@@ -459,6 +459,19 @@ pub fn thread_group(tid: u32) -> u32 {
         .unwrap_or(tid)
 }
 
+/// Returns true when process `pid` has the tracer's root directory and
+/// mount namespace, so that a path names the same file for both. False
+/// when either cannot be read.
+pub fn shares_view(pid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let same_root = match (fs::metadata(format!("/proc/{pid}/root")), fs::metadata("/")) {
+        (Ok(theirs), Ok(ours)) => theirs.dev() == ours.dev() && theirs.ino() == ours.ino(),
+        _ => false,
+    };
+    let namespace = |owner: &str| fs::read_link(format!("/proc/{owner}/ns/mnt")).ok();
+    same_root && namespace(&pid.to_string()).is_some_and(|theirs| Some(theirs) == namespace("self"))
+}
+
 /// Lists the thread ids of process `pid`.
 pub fn thread_ids(pid: u32) -> Vec<u32> {
     let Ok(entries) = fs::read_dir(format!("/proc/{pid}/task")) else {

@@ -86,6 +86,11 @@ pub struct Session<'a> {
     cwd_tracked: bool,
     /// Thread groups that called chdir since their cwd was last read.
     stale_cwd: PidSet,
+    /// Thread groups whose root directory or mount namespace may differ
+    /// from the tracer's, after chroot, pivot_root, unshare, setns or a
+    /// clone with `CLONE_NEWNS`. The tracer cannot resolve their paths at
+    /// entry, so their opens keep the exit stop.
+    other_view: PidSet,
     root: u32,
     root_exit: Option<WorkloadExit>,
     signals: Arc<SignalState>,
@@ -179,6 +184,7 @@ impl<'a> Session<'a> {
             processes: PidMap::default(),
             cwd_tracked,
             stale_cwd: PidSet::default(),
+            other_view: PidSet::default(),
             root,
             root_exit: None,
             signals,
@@ -191,6 +197,9 @@ impl<'a> Session<'a> {
     fn attach_process(&mut self, pid: u32) -> Result<(), TraceError> {
         if procfs::thread_ids(pid).is_empty() {
             return Err(TraceError::NoSuchProcess { pid });
+        }
+        if !procfs::shares_view(pid) {
+            self.other_view.insert(pid);
         }
         loop {
             let new: Vec<u32> = procfs::thread_ids(pid)
@@ -353,6 +362,9 @@ impl<'a> Session<'a> {
         };
         if tid == self.root {
             self.root_exit = Some(exit);
+        }
+        if tid == tracee.tgid {
+            self.other_view.remove(&tid);
         }
         if tid != tracee.tgid || !tracee.started {
             return;
@@ -572,9 +584,11 @@ impl<'a> Session<'a> {
         if filter.may_match(path, open.flags) {
             return true;
         }
-        if caller.exact_open {
-            // The gate already made the path canonical.
-            return false;
+        if caller.exact_open || self.other_view.contains(&caller.tgid) {
+            // The gate's path came from a lookup that may have been the
+            // tracer's own view, and another root or mount namespace is not
+            // the tracer's view: only the exit stop names the file.
+            return true;
         }
         let follow = open_follows(u64::from(open.flags));
         match paths::canonical_before_open(caller.tgid, caller.tid, path, follow) {

@@ -34,6 +34,10 @@ impl Session<'_> {
                 .or_insert_with(|| Tracee::new(tgid))
                 .tgid = tgid;
             if !is_thread {
+                let new_namespace = flags & libc::CLONE_NEWNS as u64 != 0;
+                if new_namespace || self.other_view.contains(&parent_tgid) {
+                    self.other_view.insert(child);
+                }
                 let mut process = self.context(tid);
                 process.pid = child;
                 process.tid = child;

@@ -41,7 +41,7 @@ use syscalls::Sysno;
 use protocol::{EventBody, PrctlEvent};
 
 use super::Session;
-use crate::engine::filter::{CLONE_UNTRACED, SECCOMP_FILTER_FLAG_NEW_LISTENER};
+use crate::engine::filter::{self, CLONE_UNTRACED, SECCOMP_FILTER_FLAG_NEW_LISTENER};
 use crate::engine::memory::{read_bytes, write_u64};
 use crate::engine::regs::{self, Abi, SyscallRegs};
 
@@ -96,7 +96,22 @@ impl Session<'_> {
     /// their entry stop. Returns true when `regs` was one of them, so that
     /// the caller decodes nothing more.
     pub(super) fn guard_escape(&mut self, tid: u32, regs: &SyscallRegs) -> bool {
+        self.note_view_change(tid, regs);
         self.keep_clone_traced(tid, regs) || self.reject_listener(tid, regs)
+    }
+
+    /// Marks the process of a chroot, pivot_root, unshare or setns as one
+    /// whose paths the tracer cannot resolve at entry. Any of these calls
+    /// marks it, whatever the flags and the result.
+    fn note_view_change(&mut self, tid: u32, regs: &SyscallRegs) {
+        let changes_view = regs.abi == Abi::Native
+            && filter::VIEW_CHANGES.iter().any(|name| {
+                Sysno::from_str(name).is_ok_and(|sysno| i64::from(sysno.id()) == regs.nr)
+            });
+        if changes_view {
+            let tgid = self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid);
+            self.other_view.insert(tgid);
+        }
     }
 
     /// Fails a native seccomp(2) that requests a user-notification listener.
