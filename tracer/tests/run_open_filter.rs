@@ -149,8 +149,9 @@ fn open_below_a_chosen_root_alerts() {
 }
 
 /// Paths that the tracer would resolve in its own view, not the
-/// workload's: through a link to `/proc/self/cwd`, below a chroot, and in
-/// a private mount namespace. Each read reaches the watched file.
+/// workload's: through a link to `/proc/self/cwd`, below a chroot, from a
+/// working directory longer than PATH_MAX, and in a private mount
+/// namespace. Each read reaches the watched file.
 #[test]
 fn paths_of_another_view_alert() {
     let directory = scratch_dir("open-filter-views");
@@ -169,6 +170,12 @@ fn paths_of_another_view_alert() {
         (
             &watched,
             format!("/usr/bin/python3 -c 'import os; os.chroot(\"{dir}\"); os.open(\"/watched\", os.O_RDONLY)'"),
+        ),
+        (
+            &watched,
+            format!(
+                "/usr/bin/python3 -c 'import os\nfor _ in range(22): os.mkdir(\"d\" * 200); os.chdir(\"d\" * 200)\nos.symlink(\"{dir}/watched\", \"s\"); os.open(\"s\", os.O_RDONLY)'"
+            ),
         ),
         (
             &watched,
