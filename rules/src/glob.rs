@@ -148,6 +148,7 @@ impl StrSet {
     }
 
     /// Builds the set of a [`PatternSet`], as [`StrSet::new`] does.
+    #[cfg(test)]
     pub fn from_source(source: &PatternSet, path: bool) -> Result<StrSet, String> {
         StrSet::new(source.exact.clone(), &source.globs, &source.regexes, path)
     }

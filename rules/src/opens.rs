@@ -18,11 +18,13 @@
 //! process field alone) makes every open interesting: the interest is then
 //! `None`.
 
+use std::collections::HashSet;
+
 use protocol::{OpenApprover, OpenInterest, PatternSet};
+use regex::Regex;
 
 use crate::eval::{Matcher, Operand, Predicate};
 use crate::fields::{self, Accessor, EventGetter};
-use crate::glob::StrSet;
 use crate::parse::{CmpOp, IntOp};
 
 /// The event getters of the fields that approvers read.
@@ -196,17 +198,17 @@ fn excludes_zero(matcher: &Matcher, negate: bool) -> bool {
 #[derive(Debug, Clone)]
 pub struct OpenFilter {
     /// The path sets of the alternatives that set only a path, in one set.
-    any_path: Option<StrSet>,
+    any_path: Option<Patterns>,
     /// The name sets of the alternatives that set only a name, in one set.
-    any_name: Option<StrSet>,
+    any_name: Option<Patterns>,
     /// The other alternatives.
     others: Vec<CompiledApprover>,
 }
 
 #[derive(Debug, Clone)]
 struct CompiledApprover {
-    paths: Vec<StrSet>,
-    names: Vec<StrSet>,
+    paths: Vec<Patterns>,
+    names: Vec<Patterns>,
     flags: Vec<u32>,
 }
 
@@ -253,23 +255,133 @@ impl OpenFilter {
     }
 }
 
+/// A [`PatternSet`] prepared for matching without a regular expression
+/// engine for its globs: the tracer checks every open against it, and a
+/// compiled regular expression of a policy's globs costs it megabytes.
+/// It matches as the rules' own sets do (`glob_to_regex`).
+#[derive(Debug, Clone)]
+struct Patterns {
+    exact: HashSet<String>,
+    globs: Vec<Vec<GlobPart>>,
+    regexes: Option<Regex>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum GlobPart {
+    Literal(String),
+    /// `*`: any text, but no `/` in a path.
+    Star,
+    /// `**` in a path: any text.
+    AnyText,
+}
+
+impl Patterns {
+    fn new(set: &PatternSet, path: bool) -> Result<Patterns, String> {
+        let regexes = if set.regexes.is_empty() {
+            None
+        } else {
+            let alternatives: Vec<String> = set
+                .regexes
+                .iter()
+                .map(|regex| format!("(?:{regex})"))
+                .collect();
+            let regex = regex::RegexBuilder::new(&alternatives.join("|"))
+                .size_limit(32 << 20)
+                .build()
+                .map_err(|error| error.to_string())?;
+            Some(regex)
+        };
+        Ok(Patterns {
+            exact: set.exact.iter().cloned().collect(),
+            globs: set
+                .globs
+                .iter()
+                .map(|glob| glob_parts(glob, path))
+                .collect(),
+            regexes,
+        })
+    }
+
+    fn contains(&self, value: &str) -> bool {
+        self.exact.contains(value)
+            || self.globs.iter().any(|glob| glob_matches(glob, value))
+            || self
+                .regexes
+                .as_ref()
+                .is_some_and(|regex| regex.is_match(value))
+    }
+}
+
+/// Splits a glob into literals and stars. Outside paths every star matches
+/// any text.
+fn glob_parts(glob: &str, path: bool) -> Vec<GlobPart> {
+    let mut parts = Vec::new();
+    let mut literal = String::new();
+    let mut chars = glob.chars().peekable();
+    while let Some(character) = chars.next() {
+        if character != '*' {
+            literal.push(character);
+            continue;
+        }
+        let mut double = false;
+        while chars.peek() == Some(&'*') {
+            chars.next();
+            double = true;
+        }
+        if !literal.is_empty() {
+            parts.push(GlobPart::Literal(std::mem::take(&mut literal)));
+        }
+        parts.push(if path && !double {
+            GlobPart::Star
+        } else {
+            GlobPart::AnyText
+        });
+    }
+    if !literal.is_empty() {
+        parts.push(GlobPart::Literal(literal));
+    }
+    parts
+}
+
+/// Returns true when the whole of `text` matches `parts`.
+fn glob_matches(parts: &[GlobPart], text: &str) -> bool {
+    let Some((first, rest)) = parts.split_first() else {
+        return text.is_empty();
+    };
+    match first {
+        GlobPart::Literal(literal) => text
+            .strip_prefix(literal.as_str())
+            .is_some_and(|after| glob_matches(rest, after)),
+        GlobPart::Star | GlobPart::AnyText => {
+            let crosses_slash = *first == GlobPart::AnyText;
+            for (index, character) in text.char_indices() {
+                if glob_matches(rest, &text[index..]) {
+                    return true;
+                }
+                if character == '/' && !crosses_slash {
+                    return false;
+                }
+            }
+            glob_matches(rest, "")
+        }
+    }
+}
+
 fn extend(target: &mut PatternSet, source: &PatternSet) {
     target.exact.extend(source.exact.iter().cloned());
     target.globs.extend(source.globs.iter().cloned());
     target.regexes.extend(source.regexes.iter().cloned());
 }
 
-fn compile_all(sets: &[PatternSet], path: bool) -> Result<Vec<StrSet>, String> {
-    sets.iter()
-        .map(|set| StrSet::from_source(set, path))
-        .collect()
+fn compile_all(sets: &[PatternSet], path: bool) -> Result<Vec<Patterns>, String> {
+    sets.iter().map(|set| Patterns::new(set, path)).collect()
 }
 
-fn compile_unless_empty(set: &PatternSet, path: bool) -> Result<Option<StrSet>, String> {
+fn compile_unless_empty(set: &PatternSet, path: bool) -> Result<Option<Patterns>, String> {
     if set.exact.is_empty() && set.globs.is_empty() && set.regexes.is_empty() {
         return Ok(None);
     }
-    StrSet::from_source(set, path).map(Some)
+    Patterns::new(set, path).map(Some)
 }
 
 #[cfg(test)]
@@ -371,6 +483,69 @@ mod tests {
             "process.comm == \"b\" && open.flags > 0"
         ])
         .is_none());
+    }
+
+    /// The tracer's glob matcher agrees with the rules' compiled sets.
+    #[test]
+    fn patterns_match_as_rule_sets() {
+        use crate::glob::StrSet;
+        let globs = [
+            "/etc/*",
+            "/etc/**",
+            "/home/*/.ssh/id_*",
+            "*.pem",
+            "/var/log/**/x",
+            "**",
+            "/a*b*c",
+            "/usr/bin/*",
+            "/tmp/**",
+            "*/bin/*",
+            "/proc/*/environ",
+            "a**b",
+        ];
+        let values = [
+            "/etc/passwd",
+            "/etc/ssh/sshd_config",
+            "/home/ann/.ssh/id_rsa",
+            "/home/ann/x/.ssh/id_rsa",
+            "/srv/key.pem",
+            "/srv/tls/key.pem",
+            "/var/log/x",
+            "/var/log/a/b/x",
+            "/abc",
+            "/a/b/c",
+            "/aXbYc",
+            "/usr/bin/ls",
+            "/usr/bin/sub/ls",
+            "/tmp",
+            "/tmp/",
+            "/tmp/a\nb",
+            "/x/bin/y",
+            "/proc/12/environ",
+            "/proc/12/task/1/environ",
+            "ab",
+            "a/b",
+            "",
+            "/",
+            "é/ü*",
+        ];
+        for path in [true, false] {
+            for glob in globs {
+                let source = PatternSet {
+                    globs: vec![glob.to_string()],
+                    ..PatternSet::default()
+                };
+                let light = Patterns::new(&source, path).unwrap();
+                let reference = StrSet::from_source(&source, path).unwrap();
+                for value in values {
+                    assert_eq!(
+                        light.contains(value),
+                        reference.contains(value),
+                        "glob {glob:?} on {value:?}, path field: {path}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
