@@ -415,7 +415,9 @@ where
     let mut policy_changes = shared.rules.subscribe();
     let rules = shared.rules.current();
     let event_types = rules.event_types();
-    let mut sent_opens = rules.open_interest();
+    // The rule set whose open conditions the tracer has: a pointer, so
+    // that a thousand sessions do not each keep a copy of the conditions.
+    let mut announced = Arc::clone(&rules);
     let welcome = ProbeMessage::Welcome {
         accepted: true,
         reason: None,
@@ -423,7 +425,7 @@ where
         event_types,
         deny_rules: rules.deny_rules(),
         signals: rules.signal_interest(),
-        opens: sent_opens.clone(),
+        opens: rules.open_interest(),
         last_seq: lock(session).last_seq,
     };
     write_message(writer, &welcome)
@@ -441,14 +443,15 @@ where
             _ = stopped.changed() => return Ok(false),
             changed = policy_changes.changed(), if watching_policy => {
                 watching_policy = changed.is_ok();
-                let opens = shared.rules.current().open_interest();
-                if opens != sent_opens {
-                    let message = ProbeMessage::Interest { opens: opens.clone() };
+                let current = shared.rules.current();
+                let opens = current.open_interest();
+                if opens != announced.open_interest() {
+                    let message = ProbeMessage::Interest { opens };
                     write_message(writer, &message)
                         .await
                         .map_err(|_| ("io", "open conditions not sent".to_string()))?;
-                    sent_opens = opens;
                 }
+                announced = current;
                 continue;
             }
         };
