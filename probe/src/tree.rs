@@ -141,7 +141,12 @@ impl ProcessTree {
                 child.tid = fork.child_pid;
                 child.ppid = process.pid;
                 child.start_time_ns = 0;
-                self.upsert(child);
+                // The tracer may report the child's exec before this fork:
+                // a live record of the child is then newer than this copy.
+                let recorded = self.nodes.get(&child.pid).is_some_and(|node| !node.exited);
+                if !recorded {
+                    self.upsert(child);
+                }
             }
             EventBody::Exit { .. } => {
                 self.record(process);
@@ -386,6 +391,19 @@ mod tests {
             comms(&tree.ancestors(11)),
             vec!["server", "sentrace", "init"]
         );
+    }
+
+    #[test]
+    fn late_fork_keeps_child_exec() {
+        let mut tree = ProcessTree::default();
+        tree.apply(&exec(process(11, 1, "sh")));
+        tree.apply(&exec(process(12, 11, "cat")));
+        tree.apply(&fork(process(11, 1, "sh"), 12));
+        assert_eq!(
+            tree.get(12).map(|process| process.comm.as_str()),
+            Some("cat")
+        );
+        assert_eq!(comms(&tree.ancestors(12)), vec!["cat", "sh"]);
     }
 
     #[test]

@@ -46,7 +46,9 @@ impl Session<'_> {
                 } else {
                     parent_tgid
                 };
-                self.processes.insert(child, process);
+                // The child's own stops may come first: after its exec, the
+                // context it has is newer than this copy of its parent's.
+                self.processes.entry(child).or_insert(process);
                 let parent = self.context(tid);
                 let fork = ForkEvent {
                     child_pid: child,
