@@ -150,8 +150,9 @@ fn open_below_a_chosen_root_alerts() {
 
 /// Paths that the tracer would resolve in its own view, not the
 /// workload's: through a link to `/proc/self/cwd`, below a chroot, from a
-/// working directory longer than PATH_MAX, and in a private mount
-/// namespace. Each read reaches the watched file.
+/// working directory longer than PATH_MAX, from a process whose root a
+/// CLONE_FS sibling changed, from a removed working directory, and in a
+/// private mount namespace. Each read reaches the watched file.
 #[test]
 fn paths_of_another_view_alert() {
     let directory = scratch_dir("open-filter-views");
@@ -175,6 +176,20 @@ fn paths_of_another_view_alert() {
             &watched,
             format!(
                 "/usr/bin/python3 -c 'import os\nfor _ in range(22): os.mkdir(\"d\" * 200); os.chdir(\"d\" * 200)\nos.symlink(\"{dir}/watched\", \"s\"); os.open(\"s\", os.O_RDONLY)'"
+            ),
+        ),
+        (
+            // A process sharing its root (CLONE_FS) with one that chroots.
+            &watched,
+            format!(
+                "/usr/bin/python3 -c 'import ctypes, os\npid = ctypes.CDLL(None).syscall(56, 0x200 | 17, 0, 0, 0, 0)\nif pid == 0:\n    os.chroot(\"{dir}\")\n    os._exit(0)\nos.waitpid(pid, 0)\nos.open(\"/watched\", os.O_RDONLY)'"
+            ),
+        ),
+        (
+            // A removed working directory, whose /proc name a link copies.
+            &watched,
+            format!(
+                "mkdir -p {dir}/w/b {dir}/decoy/1/2 && echo x > {dir}/decoy/watched && ln -s {dir}/decoy/1/2 '{dir}/w/b (deleted)' && cd {dir}/w/b && rmdir {dir}/w/b && cat ../../watched"
             ),
         ),
         (

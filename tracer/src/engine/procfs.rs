@@ -406,9 +406,10 @@ pub fn resolve_at(tid: u32, dirfd: i64, path: &str) -> String {
     } else {
         fd_path(tid, dirfd as i32 as i64).unwrap_or_default()
     };
-    // A directory whose path the kernel cannot give (longer than PATH_MAX,
-    // or gone) leaves the path relative, as the workload gave it.
-    if !base.starts_with('/') {
+    // A directory whose path the kernel cannot give (longer than PATH_MAX)
+    // or that was removed (named `PATH (deleted)`, text that another file
+    // may be named) leaves the path relative, as the workload gave it.
+    if !base.starts_with('/') || base.ends_with(" (deleted)") {
         return path.to_string();
     }
     join(&base, path)

@@ -38,6 +38,12 @@ impl Session<'_> {
                 if new_namespace || self.other_view.contains(&parent_tgid) {
                     self.other_view.insert(child);
                 }
+                // Processes that share their root and cwd (CLONE_FS) both
+                // move when either calls chroot, and only the caller stops.
+                if flags & libc::CLONE_FS as u64 != 0 {
+                    self.other_view.insert(child);
+                    self.other_view.insert(parent_tgid);
+                }
                 let mut process = self.context(tid);
                 process.pid = child;
                 process.tid = child;
@@ -306,15 +312,19 @@ fn read_stack_lists(pid: Pid) -> Option<(BoundedList, BoundedList)> {
 /// Reads the clone flags at a fork/vfork/clone event stop: the registers
 /// still hold the syscall's arguments.
 fn clone_flags(pid: Pid, event: i32) -> u64 {
-    if event == libc::PTRACE_EVENT_FORK {
-        return 0;
-    }
     if event == libc::PTRACE_EVENT_VFORK {
         return (libc::CLONE_VM | libc::CLONE_VFORK) as u64;
     }
+    // A fork event also comes from a clone whose exit signal is SIGCHLD,
+    // with flags such as CLONE_FS: only fork(2) itself has none.
     let Ok(regs) = regs::read(pid) else {
         return 0;
     };
+    let is_fork = regs.abi == Abi::Native
+        && syscalls::Sysno::new(regs.nr as usize).is_some_and(|sysno| sysno.name() == "fork");
+    if is_fork {
+        return 0;
+    }
     let is_clone3 = regs.abi == Abi::Native
         && syscalls::Sysno::new(regs.nr as usize).is_some_and(|sysno| sysno.name() == "clone3");
     if is_clone3 {
