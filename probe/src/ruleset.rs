@@ -67,7 +67,7 @@ pub trait RuleSet: Send + Sync {
     fn signal_interest(&self) -> Option<Vec<SignalRange>> {
         None
     }
-    /// The opens the rules may match; `None` for every open.
+    /// Returns the opens the rules may match, `None` for every open.
     fn open_interest(&self) -> Option<OpenInterest> {
         None
     }

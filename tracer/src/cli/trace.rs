@@ -146,9 +146,9 @@ pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
 /// The signal that killed the workload, 0 while none did.
 static WORKLOAD_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
-/// Returns the signal that killed the traced workload, if one did: the
-/// `sentrace` process ends by the same signal, so that its parent sees what
-/// it would see without the tracer.
+/// Returns the signal that killed the traced workload, if one did. The
+/// `sentrace` process ends by the same signal, so that its parent gets the
+/// status it would get without the tracer.
 pub fn workload_signal() -> Option<i32> {
     match WORKLOAD_SIGNAL.load(Ordering::Relaxed) {
         0 => None,

@@ -115,7 +115,7 @@ fn resolve(path: &str) -> Option<String> {
     target.starts_with('/').then_some(target)
 }
 
-/// What the tracer's own lookup of a path found.
+/// The result of the tracer's own lookup of a path.
 enum Lookup {
     /// The path the kernel gives the file.
     Found(String),
@@ -200,13 +200,16 @@ fn trusted(path: &str) -> bool {
 }
 
 /// Returns the canonical path of an open at its entry, as [`canonical`]
-/// does, or `None` when the tracer cannot know it before the kernel acts:
-/// a relative path or one that is not valid UTF-8, a path through a magic
-/// link (`/proc/PID/cwd`, `/proc/PID/fd/N`, `/dev/fd/N`, a symbolic link
-/// to one of them), through the tracer's own `/proc/self`, a lookup that
-/// fails for the tracer alone, a dangling symbolic link in a followed last
-/// component (whose target an `O_CREAT` open creates), and every path on a
-/// kernel without openat2.
+/// does, or `None` when the tracer cannot know it before the kernel acts.
+/// That is the case for:
+/// - a relative path, or one that is not valid UTF-8;
+/// - a path through a magic link (`/proc/PID/cwd`, `/proc/PID/fd/N`,
+///   `/dev/fd/N`, a symbolic link to one of them) or through the tracer's
+///   own `/proc/self`;
+/// - a lookup that fails for the tracer alone;
+/// - a dangling symbolic link in a followed last component, whose target
+///   an `O_CREAT` open creates;
+/// - every path on a kernel without openat2.
 pub fn canonical_before_open(tgid: u32, tid: u32, path: &str, follow_last: bool) -> Option<String> {
     if !path.starts_with('/') || !trusted(path) || !OPENAT2_WORKS.load(Ordering::Relaxed) {
         return None;
@@ -417,7 +420,7 @@ mod lookup_tests {
     }
 
     #[test]
-    fn unreadable_or_overlong_paths_are_left_to_the_exit_stop() {
+    fn unreadable_and_overlong_paths_undecided() {
         assert_eq!(
             canonical_before_open(1, 1, "/tmp/bad\u{FFFD}/x", true),
             None

@@ -567,7 +567,7 @@ impl<'a> Session<'a> {
     }
 
     /// Returns false for an open that no loaded rule can match, judged on
-    /// its canonical path and flags at entry; such an open runs without an
+    /// its canonical path and flags at entry. Such an open runs without an
     /// exit stop and produces no event.
     ///
     /// NOTE: the path is resolved before the kernel resolves it. A workload
