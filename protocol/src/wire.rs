@@ -130,7 +130,7 @@ impl SignalRange {
 }
 
 /// The opens that the loaded rules may match, decided from what the tracer
-/// knows at syscall entry: the canonical path, its base name and the
+/// has at syscall entry: the canonical path, its base name and the
 /// flags. An open that matches no alternative cannot raise an alert, so
 /// the tracer reports it not at all and lets it run without an exit stop.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

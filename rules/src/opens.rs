@@ -390,16 +390,7 @@ mod tests {
     use crate::Policy;
 
     fn policy_of(expressions: &[&str]) -> Policy {
-        let mut yaml = String::from("rules:\n");
-        for (index, expression) in expressions.iter().enumerate() {
-            yaml.push_str(&format!(
-                "  - id: rule_{index}\n    expression: '{expression}'\n"
-            ));
-        }
-        let (policy, report) =
-            Policy::load_sources(&[("test.policy".to_string(), yaml)]).expect("policy loads");
-        assert_eq!(report.summary().error, 0, "{report:?}");
-        policy
+        crate::policy::policy_of_expressions(expressions)
     }
 
     fn filter_of(expressions: &[&str]) -> Option<OpenFilter> {

@@ -502,3 +502,19 @@ mod index_tests {
         );
     }
 }
+
+/// Loads a policy of one rule per expression, `rule_0`, `rule_1`... for
+/// tests, failing on any rule in error.
+#[cfg(test)]
+pub(crate) fn policy_of_expressions(expressions: &[&str]) -> Policy {
+    let mut yaml = String::from("rules:\n");
+    for (index, expression) in expressions.iter().enumerate() {
+        yaml.push_str(&format!(
+            "  - id: rule_{index}\n    expression: '{expression}'\n"
+        ));
+    }
+    let (policy, report) =
+        Policy::load_sources(&[("test.policy".to_string(), yaml)]).expect("policy loads");
+    assert_eq!(report.summary().error, 0, "{report:?}");
+    policy
+}

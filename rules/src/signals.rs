@@ -129,19 +129,9 @@ fn ranges(may_match: &[bool]) -> Vec<SignalRange> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Policy;
 
     fn interest_of(expressions: &[&str]) -> Option<Vec<SignalRange>> {
-        let mut yaml = String::from("rules:\n");
-        for (index, expression) in expressions.iter().enumerate() {
-            yaml.push_str(&format!(
-                "  - id: rule_{index}\n    expression: '{expression}'\n"
-            ));
-        }
-        let (policy, report) =
-            Policy::load_sources(&[("test.policy".to_string(), yaml)]).expect("policy loads");
-        assert_eq!(report.summary().error, 0, "{report:?}");
-        policy.signal_interest()
+        crate::policy::policy_of_expressions(expressions).signal_interest()
     }
 
     fn range(first: u32, last: u32) -> SignalRange {

@@ -55,16 +55,22 @@ fn rule_ids(path: &Path) -> Vec<String> {
         .collect()
 }
 
-fn wait_for_log(probe: &ProbeProcess, text: &str, count: usize) {
+/// Waits up to 15 s until `log` (a function returning the log's text)
+/// contains `text` `count` times.
+fn wait_for_text(log: impl Fn() -> String, text: &str, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(15);
-    while probe.log_text().matches(text).count() < count {
+    while log().matches(text).count() < count {
         assert!(
             Instant::now() < deadline,
-            "no {text:?} in the probe log:\n{}",
-            probe.log_text()
+            "no {text:?} in the log:\n{}",
+            log()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+fn wait_for_log(probe: &ProbeProcess, text: &str, count: usize) {
+    wait_for_text(|| probe.log_text(), text, count);
 }
 
 #[test]
@@ -153,16 +159,8 @@ fn running_tracer_follows_reloaded_open_rules() {
     std::thread::sleep(Duration::from_millis(1100));
     write_policy(&directory, "reload.policy", &rule_for("b", &directory));
     wait_for_log(&probe, "policy reloaded", 1);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let replaced = || {
-        std::fs::read_to_string(&tracer_log)
-            .unwrap_or_default()
-            .contains("open filter replaced")
-    };
-    while !replaced() {
-        assert!(Instant::now() < deadline, "the tracer kept its open filter");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let tracer_text = || std::fs::read_to_string(&tracer_log).unwrap_or_default();
+    wait_for_text(tracer_text, "open filter replaced", 1);
     std::fs::write(directory.join("go"), "").expect("file go");
 
     let output = wait_with_timeout(tracer, Duration::from_secs(60));

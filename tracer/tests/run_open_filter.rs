@@ -1,7 +1,7 @@
-//! Opens that no loaded rule can match make no exit stop and no event,
-//! while every open a rule matches still raises its alert, whatever
-//! spelling reaches the file: a symbolic link to it, a relative path, a
-//! dangling link that an `O_CREAT` open turns into the file.
+//! Opens that no loaded rule can match make no exit stop and no event.
+//! Every open a rule matches still raises its alert, whatever spelling
+//! reaches the file: a symbolic link to it, a relative path, or a dangling
+//! link that an `O_CREAT` open turns into the file.
 
 mod probe_support;
 
@@ -53,8 +53,8 @@ fn run_with_rule(directory: &Path, expression: &str, script: &str) -> Outcome {
     Outcome { alerts, exit_stops }
 }
 
-/// A shell loop that reads `/etc/hostname` [`UNWATCHED_OPENS`] times (one
-/// open each), then runs `tail`.
+/// Returns a shell loop that reads `/etc/hostname` [`UNWATCHED_OPENS`]
+/// times (one open each), then runs `tail`.
 fn unwatched_reads_then(tail: &str) -> String {
     format!(
         "i=0; while [ $i -lt {UNWATCHED_OPENS} ]; do read line < /etc/hostname; i=$((i+1)); done; {tail}"
@@ -149,10 +149,10 @@ fn open_below_a_chosen_root_alerts() {
 }
 
 /// Paths that the tracer would resolve in its own view, not the
-/// workload's: through a link to `/proc/self/cwd`, below a chroot, from a
-/// working directory longer than PATH_MAX, from a process whose root a
-/// CLONE_FS sibling changed, from a removed working directory, and in a
-/// private mount namespace. Each read reaches the watched file.
+/// workload's. Each case reads the watched file: through a link to
+/// `/proc/self/cwd`, below a chroot, from a working directory longer than
+/// PATH_MAX, from a process whose root a CLONE_FS sibling changed, from a
+/// removed working directory, and in a private mount namespace.
 #[test]
 fn paths_of_another_view_alert() {
     let directory = scratch_dir("open-filter-views");
@@ -162,6 +162,7 @@ fn paths_of_another_view_alert() {
     std::fs::write(directory.join("inner/watched"), "x\n").unwrap();
     std::fs::create_dir(directory.join("mnt")).unwrap();
     std::os::unix::fs::symlink("/proc/self/cwd", directory.join("selfcwd")).unwrap();
+
     let watched = format!("open.file.path == \"{dir}/watched\"");
     let inner = format!("open.file.path == \"{dir}/inner/watched\"");
     // The tracer runs in the scratch directory; the workload moves away.
@@ -199,6 +200,7 @@ fn paths_of_another_view_alert() {
             ),
         ),
     ];
+
     for (expression, script) in cases {
         let outcome = run_with_rule(&directory, expression, &format!("{script} > /dev/null"));
         assert_eq!(outcome.alerts, 1, "{script}");

@@ -260,9 +260,14 @@ fn condition(
 }
 
 /// Syscalls after which a process may see other files at the same paths
-/// than the tracer: the engine stops at each of them (see
+/// than the tracer. The engine stops at each of them (see
 /// [`escape_rules`]) and resolves that process's open paths only at exit.
-pub const VIEW_CHANGES: [&str; 4] = ["chroot", "pivot_root", "unshare", "setns"];
+pub const VIEW_CHANGES: [Sysno; 4] = [
+    Sysno::chroot,
+    Sysno::pivot_root,
+    Sysno::unshare,
+    Sysno::setns,
+];
 
 /// Rules for the syscalls that could take a process out of the tracer's
 /// sight: clone when its flags ask for `CLONE_UNTRACED`, every clone3,
@@ -287,10 +292,8 @@ fn escape_rules() -> Result<Vec<(i64, Vec<Rule>)>, TraceError> {
     }
     let listener = vec![flag_set(1, SECCOMP_FILTER_FLAG_NEW_LISTENER)?];
     rules.push((i64::from(Sysno::seccomp.id()), vec![listener]));
-    for name in VIEW_CHANGES {
-        if let Ok(sysno) = Sysno::from_str(name) {
-            rules.push((i64::from(sysno.id()), Vec::new()));
-        }
+    for sysno in VIEW_CHANGES {
+        rules.push((i64::from(sysno.id()), Vec::new()));
     }
     Ok(rules)
 }

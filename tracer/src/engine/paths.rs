@@ -34,6 +34,7 @@ use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 /// Rewrites the aliases that name the calling process (`/proc/self`,
 /// `/proc/thread-self`, `/dev/fd`, `/dev/stdin`...) to `/proc/TGID/...`,
@@ -192,9 +193,10 @@ fn look_up(path: &str) -> Lookup {
 /// own `/proc/PID`, where `/proc/self` and `/proc/thread-self` lead when
 /// the tracer resolves them.
 fn trusted(path: &str) -> bool {
-    let own = format!("/proc/{}", std::process::id());
+    static OWN: OnceLock<String> = OnceLock::new();
+    let own = OWN.get_or_init(|| format!("/proc/{}", std::process::id()));
     let below_own = path
-        .strip_prefix(&own)
+        .strip_prefix(own.as_str())
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
     !path.contains('\u{FFFD}') && !below_own
 }

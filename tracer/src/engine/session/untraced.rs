@@ -105,9 +105,9 @@ impl Session<'_> {
     /// marks it, whatever the flags and the result.
     fn note_view_change(&mut self, tid: u32, regs: &SyscallRegs) {
         let changes_view = regs.abi == Abi::Native
-            && filter::VIEW_CHANGES.iter().any(|name| {
-                Sysno::from_str(name).is_ok_and(|sysno| i64::from(sysno.id()) == regs.nr)
-            });
+            && filter::VIEW_CHANGES
+                .iter()
+                .any(|sysno| i64::from(sysno.id()) == regs.nr);
         if changes_view {
             let tgid = self.tracees.get(&tid).map_or(tid, |tracee| tracee.tgid);
             self.other_view.insert(tgid);
